@@ -1,0 +1,208 @@
+//! Field-level validation shared by the message parsers.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use crate::codes::CodeTables;
+use crate::model::Direction;
+use crate::reject::{RejectReason, Rejection};
+
+/// Largest plausible amount on one item or declaration, in any currency.
+/// Above this, a value is treated as a data error rather than a real trade.
+/// 10^17 (0x0163_4578_5D8A_0000), written as parts because `const` needs it.
+const ABSURD_AMOUNT: Decimal = Decimal::from_parts(0x5D8A_0000, 0x0163_4578, 0, false, 0);
+
+/// A required field: present and non-empty.
+pub(crate) fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, Rejection> {
+    match value.map(str::trim) {
+        Some(text) if !text.is_empty() => Ok(text),
+        _ => Err(Rejection::new(
+            RejectReason::MissingField,
+            format!("{field} is missing or empty"),
+        )),
+    }
+}
+
+/// `I` / `E` to a direction.
+pub(crate) fn direction(value: &str, field: &str) -> Result<Direction, Rejection> {
+    match value {
+        "I" | "i" => Ok(Direction::Import),
+        "E" | "e" => Ok(Direction::Export),
+        other => Err(Rejection::new(
+            RejectReason::InvalidDirection,
+            format!("{field} is {other:?}, expected I or E"),
+        )),
+    }
+}
+
+/// Normalises a supervision mode to four digits (`110` becomes `0110`).
+pub(crate) fn supervision_mode(value: &str, field: &str) -> Result<String, Rejection> {
+    let all_digits = value.bytes().all(|b| b.is_ascii_digit());
+    match value.len() {
+        4 if all_digits => Ok(value.to_owned()),
+        3 if all_digits => Ok(format!("0{value}")),
+        _ => Err(Rejection::new(
+            RejectReason::InvalidSupervisionMode,
+            format!("{field} is {value:?}, expected 3 or 4 digits"),
+        )),
+    }
+}
+
+/// A country code in either code system, as ISO 3166 alpha-3.
+pub(crate) fn country(value: &str, field: &str, tables: &CodeTables) -> Result<String, Rejection> {
+    tables.country(value).map(str::to_owned).ok_or_else(|| {
+        Rejection::new(
+            RejectReason::UnknownCountry,
+            format!("{field} {value:?} is not a known country code"),
+        )
+    })
+}
+
+/// A currency code in either code system, as ISO 4217.
+pub(crate) fn currency(value: &str, field: &str, tables: &CodeTables) -> Result<String, Rejection> {
+    tables.currency(value).map(str::to_owned).ok_or_else(|| {
+        Rejection::new(
+            RejectReason::UnknownCurrency,
+            format!("{field} {value:?} is not a known currency code"),
+        )
+    })
+}
+
+/// A non-negative, plausible decimal amount.
+pub(crate) fn amount(value: &str, field: &str) -> Result<Decimal, Rejection> {
+    let parsed = Decimal::from_str(value).map_err(|_| {
+        Rejection::new(
+            RejectReason::InvalidAmount,
+            format!("{field} {value:?} is not a decimal number"),
+        )
+    })?;
+    if parsed.is_sign_negative() && !parsed.is_zero() {
+        return Err(Rejection::new(
+            RejectReason::NegativeValue,
+            format!("{field} is negative ({value})"),
+        ));
+    }
+    if parsed > ABSURD_AMOUNT {
+        return Err(Rejection::new(
+            RejectReason::InvalidAmount,
+            format!("{field} {value} exceeds the plausibility limit {ABSURD_AMOUNT}"),
+        ));
+    }
+    Ok(parsed.normalize())
+}
+
+/// A ten-digit commodity code.
+pub(crate) fn commodity_code(value: &str, field: &str) -> Result<String, Rejection> {
+    if value.len() == 10 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(value.to_owned());
+    }
+    Err(Rejection::new(
+        RejectReason::InvalidCommodityCode,
+        format!("{field} {value:?} is not 10 digits"),
+    ))
+}
+
+/// A positive item number.
+pub(crate) fn item_number(value: &str, field: &str) -> Result<u32, Rejection> {
+    match value.parse::<u32>() {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(Rejection::new(
+            RejectReason::InvalidItemNumber,
+            format!("{field} {value:?} is not a positive integer"),
+        )),
+    }
+}
+
+/// A single-window date or date-time, as ISO 8601 local time (UTC+8).
+///
+/// Accepts `YYYYMMDD`, `YYYYMMDDhhmmss`, `YYYYMMDDhhmmssSSS`, `YYYY-MM-DD`
+/// and `YYYY-MM-DD hh:mm:ss`.
+pub(crate) fn date_time(value: &str, field: &str) -> Result<String, Rejection> {
+    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    let separators_ok = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | ':' | 'T'));
+    let bad = || {
+        Rejection::new(
+            RejectReason::MalformedDate,
+            format!("{field} {value:?} is not a recognised date"),
+        )
+    };
+    if !separators_ok || !matches!(digits.len(), 8 | 14 | 17) {
+        return Err(bad());
+    }
+    let part = |from: usize, to: usize| digits[from..to].parse::<u32>().unwrap_or(u32::MAX);
+    let (year, month, day) = (part(0, 4), part(4, 6), part(6, 8));
+    let (hour, minute, second) = if digits.len() >= 14 {
+        (part(8, 10), part(10, 12), part(12, 14))
+    } else {
+        (0, 0, 0)
+    };
+    let valid = (1900..=2999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60;
+    if !valid {
+        return Err(bad());
+    }
+    Ok(format!(
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
+    ))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supervision_mode_gets_its_leading_zero_back() {
+        assert_eq!(supervision_mode("110", "TradeMode").ok(), Some("0110".into()));
+        assert_eq!(supervision_mode("9610", "TradeMode").ok(), Some("9610".into()));
+        let err = supervision_mode("96A0", "TradeMode").err().map(|e| e.reason);
+        assert_eq!(err, Some(RejectReason::InvalidSupervisionMode));
+    }
+
+    #[test]
+    fn dates_in_every_single_window_layout() {
+        assert_eq!(date_time("20180118", "d").ok(), Some("2018-01-18T00:00:00".into()));
+        assert_eq!(
+            date_time("20180118164707", "d").ok(),
+            Some("2018-01-18T16:47:07".into())
+        );
+        assert_eq!(
+            date_time("2018-01-18 16:47:07", "d").ok(),
+            Some("2018-01-18T16:47:07".into())
+        );
+        for bad in ["2018-02-30", "20181301", "yesterday", "2018011"] {
+            let err = date_time(bad, "d").err().map(|e| e.reason);
+            assert_eq!(err, Some(RejectReason::MalformedDate), "{bad}");
+        }
+    }
+
+    #[test]
+    fn absurd_amount_is_ten_to_the_seventeenth() {
+        assert_eq!(ABSURD_AMOUNT, Decimal::from(100_000_000_000_000_000_i64));
+    }
+
+    #[test]
+    fn amounts_are_exact_and_checked() {
+        assert_eq!(amount("1234.50", "v").ok(), Decimal::from_str("1234.5").ok());
+        let reason = |v: &str| amount(v, "v").err().map(|e| e.reason);
+        assert_eq!(reason("-1"), Some(RejectReason::NegativeValue));
+        assert_eq!(reason("12,5"), Some(RejectReason::InvalidAmount));
+        assert_eq!(reason("1e400"), Some(RejectReason::InvalidAmount));
+        assert_eq!(reason("100000000000000001"), Some(RejectReason::InvalidAmount));
+    }
+}

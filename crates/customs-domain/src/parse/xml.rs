@@ -1,0 +1,123 @@
+//! Streaming XML walk shared by the message parsers.
+//!
+//! [`walk`] reads the document once with quick-xml (no DOM) and reports the
+//! text of every leaf element together with its parent's local name, so
+//! namespace prefixes never matter. Unknown elements are simply reported and
+//! ignored by the caller.
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::reject::{RejectReason, Rejection};
+
+/// Bytes to text: strips a UTF-8 BOM and requires valid UTF-8.
+pub(crate) fn decode_text(payload: &[u8]) -> Result<&str, Rejection> {
+    let without_bom = payload.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(payload);
+    std::str::from_utf8(without_bom).map_err(|err| {
+        Rejection::new(
+            RejectReason::InvalidEncoding,
+            format!("payload is not valid UTF-8 at byte {}", err.valid_up_to()),
+        )
+    })
+}
+
+/// What the walk saw, reported to the visitor in document order.
+pub(crate) enum XmlEvent<'a> {
+    /// An element opened; `depth` is 0 for the root.
+    Open { name: &'a str, depth: usize },
+    /// A leaf element's complete text (entities resolved, EOLs normalised).
+    Leaf {
+        parent: &'a str,
+        name: &'a str,
+        text: &'a str,
+    },
+}
+
+/// Walks `text`, calling `visit` for each event; stops at the first error.
+pub(crate) fn walk(
+    text: &str,
+    mut visit: impl FnMut(XmlEvent<'_>) -> Result<(), Rejection>,
+) -> Result<(), Rejection> {
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<String> = Vec::with_capacity(8);
+    let mut leaf_text = String::new();
+    let mut has_child = false;
+    loop {
+        let event = reader.read_event().map_err(|err| malformed(&reader, err))?;
+        match event {
+            Event::Start(start) => {
+                let local = start.local_name();
+                let name: &str = local.as_ref();
+                visit(XmlEvent::Open {
+                    name,
+                    depth: stack.len(),
+                })?;
+                stack.push(name.to_owned());
+                leaf_text.clear();
+                has_child = false;
+            }
+            Event::Empty(empty) => {
+                let local = empty.local_name();
+                let name: &str = local.as_ref();
+                let parent = stack.last().map(String::as_str).unwrap_or("");
+                visit(XmlEvent::Leaf {
+                    parent,
+                    name,
+                    text: "",
+                })?;
+                has_child = true;
+            }
+            Event::Text(content) => leaf_text.push_str(&content.xml10_content()),
+            Event::CData(content) => leaf_text.push_str(&content.into_inner()),
+            Event::GeneralRef(reference) => {
+                if let Some(ch) = reference
+                    .resolve_char_ref()
+                    .map_err(|err| malformed(&reader, err))?
+                {
+                    leaf_text.push(ch);
+                } else if let Some(resolved) =
+                    quick_xml::escape::resolve_predefined_entity(&reference.xml10_content())
+                {
+                    leaf_text.push_str(resolved);
+                } else {
+                    return Err(Rejection::new(
+                        RejectReason::MalformedXml,
+                        format!("undefined entity &{};", reference.xml10_content()),
+                    ));
+                }
+            }
+            Event::End(_) => {
+                let Some(name) = stack.pop() else {
+                    return Err(Rejection::new(RejectReason::MalformedXml, "unbalanced end tag"));
+                };
+                if !has_child {
+                    let parent = stack.last().map(String::as_str).unwrap_or("");
+                    visit(XmlEvent::Leaf {
+                        parent,
+                        name: &name,
+                        text: leaf_text.trim(),
+                    })?;
+                }
+                leaf_text.clear();
+                has_child = true;
+            }
+            Event::Eof => {
+                if !stack.is_empty() {
+                    return Err(Rejection::new(
+                        RejectReason::MalformedXml,
+                        format!("document ends inside <{}>", stack.join("/")),
+                    ));
+                }
+                return Ok(());
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+        }
+    }
+}
+
+fn malformed<E: std::fmt::Display>(reader: &Reader<&[u8]>, err: E) -> Rejection {
+    Rejection::new(
+        RejectReason::MalformedXml,
+        format!("at byte {}: {err}", reader.error_position()),
+    )
+}
