@@ -1,0 +1,57 @@
+//! Ingest service: raw single-window messages → canonical declarations.
+//!
+//! Reads raw XML from the raw topic, parses and validates it with the domain
+//! crate, and publishes a `customs.v1.Declaration` keyed by declaration id.
+//! Whatever it cannot accept goes to the dead-letter topic with the original
+//! bytes and a reason header, counted in
+//! `customs_ingest_messages_rejected_total{reason}`. Nothing is dropped.
+//!
+//! Delivery guarantee: exactly-once into the declarations and dead-letter
+//! topics (see `customs_kafka::stage`). Personal data never leaves this
+//! service: the canonical declaration has no field that could carry it.
+
+mod config;
+mod transform;
+
+use customs_kafka::stage::{Stage, StageError, StageTopics};
+pub use config::Config;
+use tokio_util::sync::CancellationToken;
+pub use transform::IngestTransform;
+
+/// Service name, used in metric names and dead-letter headers.
+pub const SERVICE: &str = "ingest";
+
+/// Why the service stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Topics could not be created.
+    #[error("topic set-up failed: {0}")]
+    Topics(#[source] customs_kafka::KafkaError),
+    /// The stage failed.
+    #[error(transparent)]
+    Stage(#[from] StageError),
+}
+
+/// Runs the service until `shutdown` is cancelled or a fatal error.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    let topics = &config.topics;
+    if config.create_topics {
+        customs_kafka::admin::ensure_topics(
+            &config.kafka,
+            &[&topics.raw, &topics.declarations, &topics.dead_letter],
+        )
+        .await
+        .map_err(Error::Topics)?;
+    }
+    let stage = Stage::new(
+        SERVICE,
+        config.kafka.clone(),
+        StageTopics {
+            input: topics.raw.clone(),
+            output: topics.declarations.clone(),
+            dead_letter: topics.dead_letter.clone(),
+        },
+    );
+    let transform = IngestTransform::new(config.parse_limits());
+    Ok(stage.run_blocking(transform, shutdown).await?)
+}

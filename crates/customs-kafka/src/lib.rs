@@ -1,0 +1,21 @@
+//! Kafka plumbing shared by the services.
+//!
+//! - [`config`]: client settings every service embeds in its own config.
+//! - [`stage`]: the transactional consume → transform → produce loop that
+//!   ingest and normalize run; dead letters are produced in the same transaction.
+//! - [`reader`]: a read-committed reader of a whole topic, for state rebuilt
+//!   from a topic (the aggregate).
+//! - [`admin`]: idempotent topic creation.
+//!
+//! Everything here blocks on librdkafka calls, so it runs on dedicated
+//! threads (`spawn_blocking`), never on the async runtime's workers.
+
+pub mod admin;
+pub mod config;
+pub mod dead_letter;
+pub mod reader;
+pub mod stage;
+
+pub use config::{KafkaConfig, TopicsConfig};
+pub use rdkafka::error::KafkaError;
+pub use stage::{Output, Record, StageError, Transform};

@@ -1,0 +1,57 @@
+//! Normalize service: canonical declarations → classified declarations.
+//!
+//! Reads `customs.v1.Declaration` records, classifies each by its four-digit
+//! supervision mode into the trade categories of DOMAIN.md §3 and publishes a
+//! `customs.v1.ClassifiedDeclaration` keyed by declaration id. A record that
+//! does not decode, or whose supervision mode is not in the code table, goes
+//! to the dead-letter topic with its reason; a direction the mode does not
+//! allow is published with a flag and counted in
+//! `customs_normalize_declarations_flagged_total`.
+//!
+//! Delivery guarantee: exactly-once into the classified and dead-letter
+//! topics (see `customs_kafka::stage`).
+
+mod config;
+mod transform;
+
+use customs_kafka::stage::{Stage, StageError, StageTopics};
+pub use config::Config;
+use tokio_util::sync::CancellationToken;
+pub use transform::NormalizeTransform;
+
+/// Service name, used in metric names and dead-letter headers.
+pub const SERVICE: &str = "normalize";
+
+/// Why the service stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Topics could not be created.
+    #[error("topic set-up failed: {0}")]
+    Topics(#[source] customs_kafka::KafkaError),
+    /// The stage failed.
+    #[error(transparent)]
+    Stage(#[from] StageError),
+}
+
+/// Runs the service until `shutdown` is cancelled or a fatal error.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    let topics = &config.topics;
+    if config.create_topics {
+        customs_kafka::admin::ensure_topics(
+            &config.kafka,
+            &[&topics.declarations, &topics.classified, &topics.dead_letter],
+        )
+        .await
+        .map_err(Error::Topics)?;
+    }
+    let stage = Stage::new(
+        SERVICE,
+        config.kafka.clone(),
+        StageTopics {
+            input: topics.declarations.clone(),
+            output: topics.classified.clone(),
+            dead_letter: topics.dead_letter.clone(),
+        },
+    );
+    Ok(stage.run_blocking(NormalizeTransform::new(), shutdown).await?)
+}

@@ -1,0 +1,90 @@
+//! Telemetry set-up shared by the services: `tracing` logs and the Prometheus
+//! exporter.
+//!
+//! Both are process-global, so binaries call [`init`] once from `main`; the
+//! services' `run` functions only emit. Metric names follow
+//! `customs_<service>_<noun>_<unit>[_total]`; histogram buckets are explicit.
+
+use std::net::SocketAddr;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::EnvFilter;
+
+/// Buckets for every `*_seconds` histogram: 1 ms to 60 s.
+pub const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Telemetry settings, embedded in each service's config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Log format.
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info,customs_ingest=debug`.
+    pub log_filter: String,
+    /// Where `/metrics` is served; none disables the exporter.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_format: LogFormat::Text,
+            log_filter: "info".to_owned(),
+            metrics_addr: None,
+        }
+    }
+}
+
+/// Telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The log filter does not parse.
+    #[error("invalid log filter: {0}")]
+    LogFilter(String),
+    /// The Prometheus exporter could not start (e.g. the port is taken).
+    #[error("metrics exporter: {0}")]
+    Exporter(String),
+}
+
+/// Installs the global log subscriber and, when configured, the `/metrics`
+/// exporter. Must run inside a Tokio runtime (the exporter serves on it).
+pub fn init(config: &TelemetryConfig) -> Result<(), TelemetryError> {
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|err| TelemetryError::LogFilter(err.to_string()))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init in one process (tests) keeps the first subscriber.
+    let _already_set = match config.log_format {
+        LogFormat::Text => builder.try_init().is_err(),
+        LogFormat::Json => builder.json().try_init().is_err(),
+    };
+    if let Some(addr) = config.metrics_addr {
+        install_exporter(addr)?;
+    }
+    Ok(())
+}
+
+/// Serves the global metrics registry as Prometheus text on `addr`/metrics.
+pub fn install_exporter(addr: SocketAddr) -> Result<(), TelemetryError> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)
+        .map_err(|err| TelemetryError::Exporter(err.to_string()))?
+        .install()
+        .map_err(|err| TelemetryError::Exporter(err.to_string()))
+}

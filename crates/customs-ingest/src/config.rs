@@ -1,0 +1,60 @@
+//! Ingest configuration; layering rules in `customs_config`.
+
+use customs_domain::parse::ParseLimits;
+use customs_kafka::{KafkaConfig, TopicsConfig};
+use customs_telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix of this service.
+pub const ENV_PREFIX: &str = "CUSTOMS_INGEST_";
+
+/// Everything the ingest service needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Kafka connection and transactions.
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    pub topics: TopicsConfig,
+    /// Logs and metrics.
+    pub telemetry: TelemetryConfig,
+    /// Raw messages larger than this are dead-lettered unparsed.
+    pub max_payload_bytes: usize,
+    /// Create the service's topics at start when they are missing.
+    pub create_topics: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::for_service(super::SERVICE),
+            topics: TopicsConfig::default(),
+            telemetry: TelemetryConfig {
+                metrics_addr: Some(([0, 0, 0, 0], 9101).into()),
+                ..TelemetryConfig::default()
+            },
+            max_payload_bytes: ParseLimits::default().max_payload_bytes,
+            create_topics: true,
+        }
+    }
+}
+
+impl Config {
+    /// Parser limits derived from this config.
+    pub fn parse_limits(&self) -> ParseLimits {
+        ParseLimits {
+            max_payload_bytes: self.max_payload_bytes,
+        }
+    }
+
+    /// Loads defaults → file → environment and checks cross-field rules.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, customs_service::ConfigError> {
+        let config: Config = customs_service::load(ENV_PREFIX, file)?;
+        if config.max_payload_bytes == 0 {
+            return Err(customs_service::ConfigError::Invalid(
+                "max_payload_bytes must be positive".to_owned(),
+            ));
+        }
+        Ok(config)
+    }
+}

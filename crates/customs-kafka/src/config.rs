@@ -1,0 +1,93 @@
+//! Kafka client settings and topic names, embedded in each service's `Config`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+/// Connection and transaction settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Consumer group of the service; instances of one service share it.
+    pub group_id: String,
+    /// Transactional id of this instance: unique per instance and stable
+    /// across its restarts, so a restarted instance fences its predecessor
+    /// and aborts its open transaction at once (KIP-98).
+    pub transactional_id: String,
+    /// How long a transaction collects records before it commits.
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// Most input records in one transaction.
+    pub max_batch_records: usize,
+    /// Partitions given to topics the service creates.
+    pub topic_partitions: i32,
+    /// Replication factor of topics the service creates.
+    pub topic_replication: i32,
+    /// Extra librdkafka properties, applied last (e.g. security settings).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: "127.0.0.1:9092".to_owned(),
+            group_id: String::new(),
+            transactional_id: String::new(),
+            commit_interval: Duration::from_millis(100),
+            max_batch_records: 2_000,
+            topic_partitions: 3,
+            topic_replication: 1,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Defaults for one service: its group and transactional id.
+    pub fn for_service(service: &str) -> Self {
+        KafkaConfig {
+            group_id: format!("customs-{service}"),
+            transactional_id: format!("customs-{service}-0"),
+            ..KafkaConfig::default()
+        }
+    }
+
+    /// Base client config: bootstrap servers plus the extra properties.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// Topic names, shared by every service so they agree on the wiring.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Raw single-window messages as upstream sends them (XML bytes).
+    pub raw: String,
+    /// Validated canonical declarations (`customs.v1.Declaration`).
+    pub declarations: String,
+    /// Classified declarations (`customs.v1.ClassifiedDeclaration`).
+    pub classified: String,
+    /// Rejected inputs: original bytes plus `customs.reject.*` headers.
+    pub dead_letter: String,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            raw: "customs.raw.v1".to_owned(),
+            declarations: "customs.declarations.v1".to_owned(),
+            classified: "customs.classified.v1".to_owned(),
+            dead_letter: "customs.dead-letter.v1".to_owned(),
+        }
+    }
+}

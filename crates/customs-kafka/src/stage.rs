@@ -1,0 +1,388 @@
+//! The transactional consume → transform → produce loop.
+//!
+//! Delivery guarantee: **exactly-once** from the input topic to the output and
+//! dead-letter topics, for read-committed consumers downstream. Each batch is
+//! one Kafka transaction holding the batch's outputs, its dead letters and the
+//! consumer offsets (`send_offsets_to_transaction` with the consumer's group
+//! metadata, KIP-447). Either all of it becomes visible or none of it does.
+//!
+//! Failure handling, each on purpose:
+//! - a poison input is the transform's business: it returns
+//!   [`Output::DeadLetter`] and the loop produces the original bytes with a
+//!   reason, in the same transaction;
+//! - an abortable transaction error aborts, rewinds the consumer to the first
+//!   offset of the batch on every partition, and the batch is read again;
+//! - a retriable commit error retries the commit;
+//! - a fatal error (e.g. fenced by a newer instance with the same
+//!   transactional id) ends the loop with [`StageError::Fatal`];
+//! - a rebalance can only happen inside `poll`, and `poll` is only called
+//!   while no transaction is open: records of revoked partitions collected
+//!   for the next batch are dropped uncommitted, and their new owner reads
+//!   them again from the last committed offset.
+//!
+//! Shutdown: when the token is cancelled the loop finishes or aborts the
+//! transaction in flight, then returns; uncommitted input is read again by the
+//! next owner.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use customs_domain::RejectReason;
+use metrics::{Counter, Histogram};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer, DefaultProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::KafkaConfig;
+use crate::dead_letter;
+
+/// Timeout of transaction coordinator calls.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Consecutive aborted batches after which the stage gives up (fatal).
+const MAX_CONSECUTIVE_ABORTS: u32 = 10;
+
+/// One input record, as the transform sees it.
+#[derive(Debug)]
+pub struct Record<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Record key, if any.
+    pub key: Option<&'a [u8]>,
+    /// Record value; empty for a tombstone.
+    pub payload: &'a [u8],
+}
+
+/// What the transform makes of one input record.
+#[derive(Debug)]
+pub enum Output {
+    /// A record for the stage's output topic.
+    Publish {
+        /// Partitioning key (the declaration id).
+        key: Vec<u8>,
+        /// Encoded value.
+        payload: Vec<u8>,
+    },
+    /// The input is poison: send its original bytes to the dead-letter topic.
+    DeadLetter {
+        /// Stable reason.
+        reason: RejectReason,
+        /// Human-readable detail (no personal data).
+        detail: String,
+    },
+}
+
+/// A pure function of one record, run inside the loop.
+pub trait Transform: Send + 'static {
+    /// Maps one input record to its outputs.
+    fn transform(&mut self, record: &Record<'_>) -> Output;
+}
+
+/// Why a stage stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// A client could not be created or configured.
+    #[error("kafka client set-up failed: {0}")]
+    Setup(#[source] KafkaError),
+    /// The producer is fenced or otherwise unusable; restart the instance.
+    #[error("fatal kafka error: {0}")]
+    Fatal(#[source] KafkaError),
+    /// The stage thread panicked.
+    #[error("stage thread failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    /// Batches keep aborting; something is persistently wrong.
+    #[error("{0} consecutive transactions aborted, last error: {1}")]
+    TooManyAborts(u32, #[source] KafkaError),
+}
+
+/// Where a stage reads and writes.
+#[derive(Debug, Clone)]
+pub struct StageTopics {
+    /// Input topic.
+    pub input: String,
+    /// Output topic for [`Output::Publish`].
+    pub output: String,
+    /// Dead-letter topic for [`Output::DeadLetter`].
+    pub dead_letter: String,
+}
+
+/// Remembers revocations that happen inside `poll`.
+#[derive(Default)]
+struct RebalanceContext {
+    revoked: Mutex<Vec<(String, i32)>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            for element in partitions.elements() {
+                revoked.push((element.topic().to_owned(), element.partition()));
+            }
+            tracing::info!(num_partitions = partitions.count(), "partitions revoked");
+        }
+    }
+}
+
+/// Per-service counters, registered once.
+struct StageMetrics {
+    consumed: Counter,
+    published: Counter,
+    dead_letters: Counter,
+    committed: Counter,
+    aborted: Counter,
+    commit_seconds: Histogram,
+    service: &'static str,
+}
+
+impl StageMetrics {
+    fn new(service: &'static str) -> Self {
+        for reason in RejectReason::ALL {
+            let _registered = metrics::counter!(format!("customs_{service}_messages_rejected_total"), "reason" => reason.as_str());
+        }
+        StageMetrics {
+            consumed: metrics::counter!(format!("customs_{service}_messages_consumed_total")),
+            published: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "data"),
+            dead_letters: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "dead_letter"),
+            committed: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "committed"),
+            aborted: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "aborted"),
+            commit_seconds: metrics::histogram!(format!("customs_{service}_transaction_commit_duration_seconds")),
+            service,
+        }
+    }
+
+    fn rejected(&self, reason: RejectReason) {
+        metrics::counter!(format!("customs_{}_messages_rejected_total", self.service), "reason" => reason.as_str()).increment(1);
+    }
+}
+
+/// A configured consume → transform → produce stage.
+pub struct Stage {
+    service: &'static str,
+    config: KafkaConfig,
+    topics: StageTopics,
+}
+
+impl Stage {
+    /// A stage of `service` (used in metric names and dead-letter headers).
+    pub fn new(service: &'static str, config: KafkaConfig, topics: StageTopics) -> Self {
+        Stage {
+            service,
+            config,
+            topics,
+        }
+    }
+
+    /// [`Stage::run`] on Tokio's blocking pool, so the async runtime's
+    /// workers never wait on librdkafka.
+    pub async fn run_blocking(self, transform: impl Transform, shutdown: CancellationToken) -> Result<(), StageError> {
+        tokio::task::spawn_blocking(move || self.run(transform, &shutdown)).await?
+    }
+
+    /// Runs until `shutdown` is cancelled or a fatal error. Blocking: call it
+    /// from `spawn_blocking` or a dedicated thread.
+    pub fn run(self, mut transform: impl Transform, shutdown: &CancellationToken) -> Result<(), StageError> {
+        let metrics = StageMetrics::new(self.service);
+        let consumer: BaseConsumer<RebalanceContext> = self
+            .config
+            .client_config()
+            .set("group.id", &self.config.group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .create_with_context(RebalanceContext::default())
+            .map_err(StageError::Setup)?;
+        consumer.subscribe(&[&self.topics.input]).map_err(StageError::Setup)?;
+        let producer: ThreadedProducer<DefaultProducerContext> = self
+            .config
+            .client_config()
+            .set("transactional.id", &self.config.transactional_id)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .map_err(StageError::Setup)?;
+        producer.init_transactions(TXN_TIMEOUT).map_err(StageError::Fatal)?;
+        tracing::info!(service = self.service, input = %self.topics.input, "stage started");
+
+        let mut consecutive_aborts = 0;
+        while !shutdown.is_cancelled() {
+            let batch = self.collect_batch(&consumer, shutdown);
+            if batch.is_empty() {
+                continue;
+            }
+            let started = Instant::now();
+            match self.run_transaction(&consumer, &producer, &batch, &mut transform, &metrics) {
+                Ok(()) => {
+                    consecutive_aborts = 0;
+                    metrics.committed.increment(1);
+                    metrics.commit_seconds.record(started.elapsed().as_secs_f64());
+                }
+                Err(err) if is_fatal(&err) => return Err(StageError::Fatal(err)),
+                Err(err) => {
+                    consecutive_aborts += 1;
+                    metrics.aborted.increment(1);
+                    tracing::warn!(service = self.service, error = %err, "transaction aborted, batch will be read again");
+                    if let Err(abort_err) = producer.abort_transaction(TXN_TIMEOUT) {
+                        if is_fatal(&abort_err) {
+                            return Err(StageError::Fatal(abort_err));
+                        }
+                    }
+                    rewind(&consumer, &batch);
+                    if consecutive_aborts >= MAX_CONSECUTIVE_ABORTS {
+                        return Err(StageError::TooManyAborts(consecutive_aborts, err));
+                    }
+                    std::thread::sleep(Duration::from_millis(100 * u64::from(consecutive_aborts)));
+                }
+            }
+        }
+        tracing::info!(service = self.service, "stage stopped");
+        Ok(())
+    }
+
+    /// Polls until the batch is full, the commit interval has passed, or
+    /// shutdown. No transaction is open here, so rebalances are safe.
+    fn collect_batch(&self, consumer: &BaseConsumer<RebalanceContext>, shutdown: &CancellationToken) -> Vec<OwnedMessage> {
+        let deadline = Instant::now() + self.config.commit_interval;
+        let mut batch = Vec::new();
+        while batch.len() < self.config.max_batch_records && !shutdown.is_cancelled() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            match consumer.poll(remaining.min(Duration::from_millis(50))) {
+                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Err(err)) => tracing::warn!(service = self.service, error = %err, "consumer error"),
+                None => {}
+            }
+            let revoked = std::mem::take(&mut *consumer.context().revoked.lock().unwrap_or_else(PoisonError::into_inner));
+            if !revoked.is_empty() {
+                batch.retain(|m| !revoked.iter().any(|(t, p)| t == m.topic() && *p == m.partition()));
+            }
+        }
+        batch
+    }
+
+    fn run_transaction(
+        &self,
+        consumer: &BaseConsumer<RebalanceContext>,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+        batch: &[OwnedMessage],
+        transform: &mut impl Transform,
+        metrics: &StageMetrics,
+    ) -> Result<(), KafkaError> {
+        producer.begin_transaction()?;
+        for message in batch {
+            let record = Record {
+                topic: message.topic(),
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key(),
+                payload: message.payload().unwrap_or_default(),
+            };
+            metrics.consumed.increment(1);
+            match transform.transform(&record) {
+                Output::Publish { key, payload } => {
+                    send(producer, BaseRecord::to(&self.topics.output).key(&key).payload(&payload))?;
+                    metrics.published.increment(1);
+                }
+                Output::DeadLetter { reason, detail } => {
+                    let headers: OwnedHeaders = dead_letter::headers(
+                        self.service,
+                        reason,
+                        &detail,
+                        (record.topic, record.partition, record.offset),
+                    );
+                    let mut dead = BaseRecord::to(&self.topics.dead_letter).payload(record.payload).headers(headers);
+                    if let Some(key) = record.key {
+                        dead = dead.key(key);
+                    }
+                    send(producer, dead)?;
+                    metrics.dead_letters.increment(1);
+                    metrics.rejected(reason);
+                    tracing::debug!(service = self.service, %reason, "dead letter");
+                }
+            }
+        }
+        let metadata = consumer
+            .group_metadata()
+            .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidGroupId))?;
+        producer.send_offsets_to_transaction(&next_offsets(batch)?, &metadata, TXN_TIMEOUT)?;
+        commit_with_retries(producer)
+    }
+}
+
+/// Enqueues a record, waiting while the local queue is full.
+fn send<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, K, P>,
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((err, _)) => return Err(err),
+        }
+    }
+}
+
+fn commit_with_retries(producer: &ThreadedProducer<DefaultProducerContext>) -> Result<(), KafkaError> {
+    let mut attempts = 0;
+    loop {
+        match producer.commit_transaction(TXN_TIMEOUT) {
+            Err(KafkaError::Transaction(err)) if err.is_retriable() && attempts < 5 => {
+                attempts += 1;
+                tracing::warn!(error = %err, attempts, "commit retriable error, retrying");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The next offset to consume per partition: one past the batch's last record.
+fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, KafkaError> {
+    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for message in batch {
+        let entry = last.entry((message.topic(), message.partition())).or_insert(message.offset());
+        *entry = (*entry).max(message.offset());
+    }
+    let mut offsets = TopicPartitionList::with_capacity(last.len());
+    for ((topic, partition), offset) in last {
+        offsets.add_partition_offset(topic, partition, Offset::Offset(offset + 1))?;
+    }
+    Ok(offsets)
+}
+
+/// Seeks every partition of an aborted batch back to its first record.
+fn rewind(consumer: &BaseConsumer<RebalanceContext>, batch: &[OwnedMessage]) {
+    let mut first: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for message in batch {
+        let entry = first.entry((message.topic(), message.partition())).or_insert(message.offset());
+        *entry = (*entry).min(message.offset());
+    }
+    for ((topic, partition), offset) in first {
+        if let Err(err) = consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10)) {
+            // The partition may have been revoked meanwhile; its new owner
+            // resumes from the committed offset, which is what we want.
+            tracing::warn!(%topic, partition, error = %err, "rewind failed");
+        }
+    }
+}
+
+fn is_fatal(err: &KafkaError) -> bool {
+    match err {
+        KafkaError::Transaction(inner) => inner.is_fatal(),
+        _ => false,
+    }
+}

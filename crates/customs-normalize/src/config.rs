@@ -1,0 +1,43 @@
+//! Normalize configuration; layering rules in `customs_service::config`.
+
+use customs_kafka::{KafkaConfig, TopicsConfig};
+use customs_telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix of this service.
+pub const ENV_PREFIX: &str = "CUSTOMS_NORMALIZE_";
+
+/// Everything the normalize service needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Kafka connection and transactions.
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    pub topics: TopicsConfig,
+    /// Logs and metrics.
+    pub telemetry: TelemetryConfig,
+    /// Create the service's topics at start when they are missing.
+    pub create_topics: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::for_service(super::SERVICE),
+            topics: TopicsConfig::default(),
+            telemetry: TelemetryConfig {
+                metrics_addr: Some(([0, 0, 0, 0], 9102).into()),
+                ..TelemetryConfig::default()
+            },
+            create_topics: true,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults → file → environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, customs_service::ConfigError> {
+        customs_service::load(ENV_PREFIX, file)
+    }
+}
