@@ -1,1 +1,42 @@
-fn main() {}
+//! `customs`: the operator CLI of the customs-declaration pipeline.
+//!
+//! Subcommands:
+//! - `customs demo`: the whole pipeline in one process on librdkafka's
+//!   in-process mock cluster (no broker needed), fed with sample
+//!   declarations; prints the statistics it serves over gRPC.
+
+mod demo;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Operator CLI of the customs-declaration pipeline.
+#[derive(Parser)]
+#[command(name = "customs", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run ingest, normalize and aggregate on an embedded mock Kafka cluster,
+    /// feed them sample declarations and show the statistics.
+    Demo(demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("customs: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub mod codes;
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod sample;
 pub mod reject;
 pub mod totals;
 

@@ -34,6 +34,23 @@ pub struct Money {
     pub currency: String,
 }
 
+impl Money {
+    /// The amount as a decimal string with at least two fractional digits
+    /// (`53514` becomes `53514.00`), as money is shown in the API.
+    pub fn amount_string(&self) -> String {
+        format_amount(self.amount)
+    }
+}
+
+/// A decimal amount with at least two fractional digits, never rounded.
+pub fn format_amount(amount: Decimal) -> String {
+    let mut shown = amount;
+    if shown.scale() < 2 {
+        shown.rescale(2);
+    }
+    shown.to_string()
+}
+
 /// One goods item (`DecList`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
@@ -66,4 +83,16 @@ pub struct Declaration {
     pub declared_at: String,
     /// Goods items, ordered by item number.
     pub items: Vec<Item>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_show_two_decimals_without_rounding() {
+        assert_eq!(format_amount(Decimal::new(535140, 1)), "53514.00");
+        assert_eq!(format_amount(Decimal::new(7, 0)), "7.00");
+        assert_eq!(format_amount(Decimal::new(12345, 3)), "12.345");
+    }
 }

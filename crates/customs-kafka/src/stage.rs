@@ -160,9 +160,26 @@ impl StageMetrics {
         }
     }
 
-    fn rejected(&self, reason: RejectReason) {
-        metrics::counter!(format!("customs_{}_messages_rejected_total", self.service), "reason" => reason.as_str()).increment(1);
+    /// Adds a committed batch's tally: metrics count what became visible,
+    /// never work that an aborted transaction threw away.
+    fn committed(&self, tally: &BatchTally, started: Instant) {
+        self.consumed.increment(tally.consumed);
+        self.published.increment(tally.published);
+        self.dead_letters.increment(tally.rejected.len() as u64);
+        for reason in &tally.rejected {
+            metrics::counter!(format!("customs_{}_messages_rejected_total", self.service), "reason" => reason.as_str()).increment(1);
+        }
+        self.committed.increment(1);
+        self.commit_seconds.record(started.elapsed().as_secs_f64());
     }
+}
+
+/// What one transaction did, applied to the metrics only once it commits.
+#[derive(Default)]
+struct BatchTally {
+    consumed: u64,
+    published: u64,
+    rejected: Vec<RejectReason>,
 }
 
 /// A configured consume → transform → produce stage.
@@ -220,11 +237,10 @@ impl Stage {
                 continue;
             }
             let started = Instant::now();
-            match self.run_transaction(&consumer, &producer, &batch, &mut transform, &metrics) {
-                Ok(()) => {
+            match self.run_transaction(&consumer, &producer, &batch, &mut transform) {
+                Ok(tally) => {
                     consecutive_aborts = 0;
-                    metrics.committed.increment(1);
-                    metrics.commit_seconds.record(started.elapsed().as_secs_f64());
+                    metrics.committed(&tally, started);
                 }
                 Err(err) if is_fatal(&err) => return Err(StageError::Fatal(err)),
                 Err(err) => {
@@ -277,8 +293,8 @@ impl Stage {
         producer: &ThreadedProducer<DefaultProducerContext>,
         batch: &[OwnedMessage],
         transform: &mut impl Transform,
-        metrics: &StageMetrics,
-    ) -> Result<(), KafkaError> {
+    ) -> Result<BatchTally, KafkaError> {
+        let mut tally = BatchTally::default();
         producer.begin_transaction()?;
         for message in batch {
             let record = Record {
@@ -288,11 +304,11 @@ impl Stage {
                 key: message.key(),
                 payload: message.payload().unwrap_or_default(),
             };
-            metrics.consumed.increment(1);
+            tally.consumed += 1;
             match transform.transform(&record) {
                 Output::Publish { key, payload } => {
                     send(producer, BaseRecord::to(&self.topics.output).key(&key).payload(&payload))?;
-                    metrics.published.increment(1);
+                    tally.published += 1;
                 }
                 Output::DeadLetter { reason, detail } => {
                     let headers: OwnedHeaders = dead_letter::headers(
@@ -306,8 +322,7 @@ impl Stage {
                         dead = dead.key(key);
                     }
                     send(producer, dead)?;
-                    metrics.dead_letters.increment(1);
-                    metrics.rejected(reason);
+                    tally.rejected.push(reason);
                     tracing::debug!(service = self.service, %reason, "dead letter");
                 }
             }
@@ -316,7 +331,8 @@ impl Stage {
             .group_metadata()
             .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidGroupId))?;
         producer.send_offsets_to_transaction(&next_offsets(batch)?, &metadata, TXN_TIMEOUT)?;
-        commit_with_retries(producer)
+        commit_with_retries(producer)?;
+        Ok(tally)
     }
 }
 

@@ -76,7 +76,7 @@ impl TryFrom<v1::TradeCategory> for TradeCategory {
 impl From<&Money> for v1::Money {
     fn from(money: &Money) -> Self {
         v1::Money {
-            amount: money.amount.to_string(),
+            amount: money.amount_string(),
             currency: money.currency.clone(),
         }
     }

@@ -1,0 +1,48 @@
+//! Aggregate configuration; layering rules in `customs_service::config`.
+
+use std::net::SocketAddr;
+
+use customs_kafka::{KafkaConfig, TopicsConfig};
+use customs_telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix of this service.
+pub const ENV_PREFIX: &str = "CUSTOMS_AGGREGATE_";
+
+/// Everything the aggregate service needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Kafka connection.
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    pub topics: TopicsConfig,
+    /// Logs and metrics.
+    pub telemetry: TelemetryConfig,
+    /// Where the gRPC API listens.
+    pub grpc_addr: SocketAddr,
+    /// Create the classified topic at start when it is missing.
+    pub create_topics: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::for_service(super::SERVICE),
+            topics: TopicsConfig::default(),
+            telemetry: TelemetryConfig {
+                metrics_addr: Some(([0, 0, 0, 0], 9103).into()),
+                ..TelemetryConfig::default()
+            },
+            grpc_addr: ([0, 0, 0, 0], 50051).into(),
+            create_topics: true,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults → file → environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, customs_service::ConfigError> {
+        customs_service::load(ENV_PREFIX, file)
+    }
+}
