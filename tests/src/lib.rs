@@ -23,14 +23,17 @@ pub fn broker() -> anyhow::Result<String> {
 }
 
 fn start_or_reuse() -> anyhow::Result<String> {
-    if let Ok(servers) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
-        if !servers.trim().is_empty() {
-            eprintln!("e2e: using KAFKA_BOOTSTRAP_SERVERS={servers}");
-            return Ok(servers);
-        }
+    if let Ok(servers) = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        && !servers.trim().is_empty()
+    {
+        eprintln!("e2e: using KAFKA_BOOTSTRAP_SERVERS={servers}");
+        return Ok(servers);
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka");
-    eprintln!("e2e: KAFKA_BOOTSTRAP_SERVERS not set, starting a broker with {}", script.display());
+    eprintln!(
+        "e2e: KAFKA_BOOTSTRAP_SERVERS not set, starting a broker with {}",
+        script.display()
+    );
     let output = Command::new("bash")
         .arg(&script)
         .arg("start")

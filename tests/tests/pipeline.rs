@@ -6,19 +6,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{bail, ensure};
 use customs_domain::render::render_dec_message;
 use customs_domain::sample::{sample_declarations, sample_rejects};
 use customs_domain::{Declaration, Direction};
 use customs_e2e::{broker, service_kafka, unique_topics};
 use customs_kafka::TopicsConfig;
+use customs_kafka::dead_letter::DeadLetter;
 use customs_proto::v1;
-use prost::Message as _;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use prost::Message as _;
+use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use rust_decimal::Decimal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -59,12 +58,18 @@ fn expected_table(declarations: &[Declaration]) -> Table {
             Direction::Import => "import",
             Direction::Export => "export",
         };
-        let key = (expected_category(&declaration.supervision_mode).to_owned(), direction.to_owned());
+        let key = (
+            expected_category(&declaration.supervision_mode).to_owned(),
+            direction.to_owned(),
+        );
         let cell = table.entry(key).or_default();
         cell.num_declarations += 1;
         cell.num_items += declaration.items.len() as u64;
         for item in &declaration.items {
-            *cell.value.entry(item.declared_total.currency.clone()).or_default() += item.declared_total.amount;
+            *cell
+                .value
+                .entry(item.declared_total.currency.clone())
+                .or_default() += item.declared_total.amount;
         }
     }
     table
@@ -73,12 +78,24 @@ fn expected_table(declarations: &[Declaration]) -> Table {
 fn served_table(response: &v1::GetTotalsResponse) -> anyhow::Result<Table> {
     let mut table = Table::new();
     for row in &response.rows {
-        let category = row.category().as_str_name().trim_start_matches("TRADE_CATEGORY_").to_lowercase();
-        let direction = row.direction().as_str_name().trim_start_matches("DIRECTION_").to_lowercase();
+        let category = row
+            .category()
+            .as_str_name()
+            .trim_start_matches("TRADE_CATEGORY_")
+            .to_lowercase();
+        let direction = row
+            .direction()
+            .as_str_name()
+            .trim_start_matches("DIRECTION_")
+            .to_lowercase();
         let mut value = BTreeMap::new();
         for money in &row.declared_value {
             ensure!(
-                money.amount.split('.').nth(1).is_some_and(|fraction| fraction.len() >= 2),
+                money
+                    .amount
+                    .split('.')
+                    .nth(1)
+                    .is_some_and(|fraction| fraction.len() >= 2),
                 "money {} is not shown with two decimals",
                 money.amount
             );
@@ -141,7 +158,10 @@ async fn declarations_flow_from_raw_xml_to_exact_grpc_totals() -> anyhow::Result
     let expected = expected_table(&declarations);
     let response = wait_for_totals(grpc_addr, NUM_DECLARATIONS as u64).await?;
     let served = served_table(&response)?;
-    assert_eq!(served, expected, "served totals differ from the batch recomputation");
+    assert_eq!(
+        served, expected,
+        "served totals differ from the batch recomputation"
+    );
     assert!(served.len() >= 3, "at least three categories");
     assert_eq!(response.num_declarations, NUM_DECLARATIONS as u64);
     assert_eq!(
@@ -158,7 +178,11 @@ async fn declarations_flow_from_raw_xml_to_exact_grpc_totals() -> anyhow::Result
             .iter()
             .filter(|letter| letter.stage == *stage && letter.reason == reason.as_str())
             .collect();
-        assert_eq!(matching.len(), 1, "exactly one dead letter for the {reason} sample");
+        assert_eq!(
+            matching.len(),
+            1,
+            "exactly one dead letter for the {reason} sample"
+        );
         if *stage == "ingest" {
             assert_eq!(&matching[0].payload, payload, "{reason}: original bytes");
         } else {
@@ -168,20 +192,44 @@ async fn declarations_flow_from_raw_xml_to_exact_grpc_totals() -> anyhow::Result
         }
     }
 
-    let num_ingest_dead = rejects.iter().filter(|(_, _, stage)| *stage == "ingest").count();
+    let num_ingest_dead = rejects
+        .iter()
+        .filter(|(_, _, stage)| *stage == "ingest")
+        .count();
     let num_raw = NUM_DECLARATIONS + NUM_RESENT + rejects.len();
     let metrics = scrape(metrics_addr).await?;
     let expect_metric = |line: &str, value: usize| {
-        let found = metrics.lines().find(|l| l.starts_with(line)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+        let found = metrics
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
         assert_eq!(found, Some(value as f64), "{line}");
     };
     expect_metric("customs_ingest_messages_consumed_total ", num_raw);
-    expect_metric("customs_ingest_messages_produced_total{output=\"dead_letter\"}", num_ingest_dead);
-    expect_metric("customs_ingest_messages_produced_total{output=\"data\"}", num_raw - num_ingest_dead);
-    expect_metric("customs_ingest_messages_rejected_total{reason=\"malformed_xml\"}", 1);
-    expect_metric("customs_ingest_messages_rejected_total{reason=\"negative_value\"}", 0);
-    expect_metric("customs_normalize_messages_rejected_total{reason=\"unknown_supervision_mode\"}", 1);
-    expect_metric("customs_normalize_messages_produced_total{output=\"data\"}", NUM_DECLARATIONS + NUM_RESENT);
+    expect_metric(
+        "customs_ingest_messages_produced_total{output=\"dead_letter\"}",
+        num_ingest_dead,
+    );
+    expect_metric(
+        "customs_ingest_messages_produced_total{output=\"data\"}",
+        num_raw - num_ingest_dead,
+    );
+    expect_metric(
+        "customs_ingest_messages_rejected_total{reason=\"malformed_xml\"}",
+        1,
+    );
+    expect_metric(
+        "customs_ingest_messages_rejected_total{reason=\"negative_value\"}",
+        0,
+    );
+    expect_metric(
+        "customs_normalize_messages_rejected_total{reason=\"unknown_supervision_mode\"}",
+        1,
+    );
+    expect_metric(
+        "customs_normalize_messages_produced_total{output=\"data\"}",
+        NUM_DECLARATIONS + NUM_RESENT,
+    );
 
     shutdown.cancel();
     ingest.await??;
@@ -196,7 +244,11 @@ async fn produce_feed(
     declarations: &[Declaration],
     rejects: &[(Vec<u8>, customs_domain::RejectReason, &'static str)],
 ) -> anyhow::Result<()> {
-    customs_kafka::admin::ensure_topics(&service_kafka(bootstrap, "skeleton", "feed"), &[&topics.raw]).await?;
+    customs_kafka::admin::ensure_topics(
+        &service_kafka(bootstrap, "skeleton", "feed"),
+        &[&topics.raw],
+    )
+    .await?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -205,12 +257,20 @@ async fn produce_feed(
     let resent = declarations.iter().take(NUM_RESENT);
     for declaration in declarations.iter().chain(resent) {
         let xml = render_dec_message(declaration);
-        let record = FutureRecord::to(&topics.raw).key(&declaration.id).payload(&xml);
-        producer.send(record, timeout).await.map_err(|(err, _)| err)?;
+        let record = FutureRecord::to(&topics.raw)
+            .key(&declaration.id)
+            .payload(&xml);
+        producer
+            .send(record, timeout)
+            .await
+            .map_err(|(err, _)| err)?;
     }
     for (payload, _, _) in rejects {
         let record: FutureRecord<'_, (), _> = FutureRecord::to(&topics.raw).payload(payload);
-        producer.send(record, timeout).await.map_err(|(err, _)| err)?;
+        producer
+            .send(record, timeout)
+            .await
+            .map_err(|(err, _)| err)?;
     }
     Ok(())
 }
@@ -219,70 +279,53 @@ async fn wait_for_totals(addr: SocketAddr, expected: u64) -> anyhow::Result<v1::
     let deadline = Instant::now() + TIMEOUT;
     let mut client = StatsServiceClient::connect(format!("http://{addr}")).await?;
     loop {
-        let response = client.get_totals(v1::GetTotalsRequest::default()).await?.into_inner();
-        if response.num_declarations >= expected && response.num_records_read >= expected + NUM_RESENT as u64 {
+        let response = client
+            .get_totals(v1::GetTotalsRequest::default())
+            .await?
+            .into_inner();
+        if response.num_declarations >= expected
+            && response.num_records_read >= expected + NUM_RESENT as u64
+        {
             // Give late duplicates a moment to show up if they were going to.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            return Ok(client.get_totals(v1::GetTotalsRequest::default()).await?.into_inner());
+            return Ok(client
+                .get_totals(v1::GetTotalsRequest::default())
+                .await?
+                .into_inner());
         }
         if Instant::now() > deadline {
-            bail!("aggregate counted {} of {expected} declarations in {TIMEOUT:?}", response.num_declarations);
+            bail!(
+                "aggregate counted {} of {expected} declarations in {TIMEOUT:?}",
+                response.num_declarations
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-struct DeadLetter {
-    payload: Vec<u8>,
-    reason: String,
-    stage: String,
-}
-
-async fn read_dead_letters(bootstrap: &str, topic: &str, expected: usize) -> anyhow::Result<Vec<DeadLetter>> {
-    let bootstrap = bootstrap.to_owned();
+async fn read_dead_letters(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let config = service_kafka(bootstrap, "skeleton", "dead-letter-reader");
     let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("group.id", "e2e-dead-letter-reader")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-        let mut assignment = TopicPartitionList::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            assignment.add_partition_offset(&topic, partition.id(), Offset::Beginning)?;
-        }
-        consumer.assign(&assignment)?;
-        let deadline = Instant::now() + TIMEOUT;
-        let mut letters = Vec::new();
-        // Read past the expected count for a few seconds to catch duplicates.
-        let mut settle_until = None;
-        while Instant::now() < deadline && settle_until.is_none_or(|until| Instant::now() < until) {
-            if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-                let message = message?;
-                let header = |name: &str| {
-                    message
-                        .headers()
-                        .and_then(|headers| headers.iter().find(|h| h.key == name).and_then(|h| h.value))
-                        .map(|value| String::from_utf8_lossy(value).into_owned())
-                        .unwrap_or_default()
-                };
-                letters.push(DeadLetter {
-                    payload: message.payload().unwrap_or_default().to_vec(),
-                    reason: header(customs_kafka::dead_letter::REASON_HEADER),
-                    stage: header(customs_kafka::dead_letter::STAGE_HEADER),
-                });
-            }
-            if letters.len() >= expected && settle_until.is_none() {
-                settle_until = Some(Instant::now() + Duration::from_secs(3));
-            }
-        }
-        ensure!(letters.len() == expected, "{} dead letters, expected {expected}", letters.len());
-        Ok(letters)
+    let letters = tokio::task::spawn_blocking(move || {
+        customs_kafka::reader::read_dead_letters(
+            &config,
+            &topic,
+            expected,
+            Duration::from_secs(3),
+            TIMEOUT,
+        )
     })
-    .await
-    .context("dead-letter reader thread")?
+    .await??;
+    ensure!(
+        letters.len() == expected,
+        "{} dead letters, expected {expected}",
+        letters.len()
+    );
+    Ok(letters)
 }
 
 async fn free_local_addr() -> anyhow::Result<SocketAddr> {
@@ -292,9 +335,14 @@ async fn free_local_addr() -> anyhow::Result<SocketAddr> {
 
 async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect(addr).await?;
-    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await?;
     let mut body = String::new();
     stream.read_to_string(&mut body).await?;
-    ensure!(body.starts_with("HTTP/1.") && body.contains(" 200 "), "scrape failed: {body:.200}");
+    ensure!(
+        body.starts_with("HTTP/1.") && body.contains(" 200 "),
+        "scrape failed: {body:.200}"
+    );
     Ok(body)
 }

@@ -26,8 +26,11 @@ impl StatsService for Stats {
         request: Request<v1::GetTotalsRequest>,
     ) -> Result<Response<v1::GetTotalsResponse>, Status> {
         let request = request.into_inner();
-        let category: Option<TradeCategory> =
-            optional_filter(request.category(), v1::TradeCategory::Unspecified, "category")?;
+        let category: Option<TradeCategory> = optional_filter(
+            request.category(),
+            v1::TradeCategory::Unspecified,
+            "category",
+        )?;
         let direction: Option<Direction> =
             optional_filter(request.direction(), v1::Direction::Unspecified, "direction")?;
         let response = {
@@ -35,7 +38,10 @@ impl StatsService for Stats {
             let rows = guard
                 .totals
                 .rows()
-                .filter(|(c, d, _)| category.is_none_or(|want| want == *c) && direction.is_none_or(|want| want == *d))
+                .filter(|(c, d, _)| {
+                    category.is_none_or(|want| want == *c)
+                        && direction.is_none_or(|want| want == *d)
+                })
                 .map(|(category, direction, row)| v1::TotalsRow {
                     category: v1::TradeCategory::from(category).into(),
                     direction: v1::Direction::from(direction).into(),
@@ -77,7 +83,11 @@ where
 }
 
 /// Serves stats, health and reflection on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, state: SharedState, shutdown: CancellationToken) -> Result<(), Error> {
+pub async fn serve(
+    listener: TcpListener,
+    state: SharedState,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<StatsServiceServer<Stats>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()

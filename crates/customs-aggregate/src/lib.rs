@@ -16,10 +16,12 @@ mod config;
 mod grpc;
 mod state;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 pub use config::Config;
 use customs_kafka::KafkaError;
+use rdkafka::message::Message;
 pub use state::{SharedState, State};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +54,9 @@ pub enum Error {
 
 /// Binds `config.grpc_addr` and runs until `shutdown` or a fatal error.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let listener = TcpListener::bind(config.grpc_addr).await.map_err(Error::Bind)?;
+    let listener = TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(Error::Bind)?;
     run_with_listener(config, listener, shutdown).await
 }
 
@@ -74,8 +78,9 @@ pub async fn run_with_listener(
         let shutdown = shutdown.clone();
         let kafka = config.kafka.clone();
         tokio::task::spawn_blocking(move || {
-            customs_kafka::reader::read_topic(&kafka, &topic, &shutdown, |record| {
-                state::apply(&state, record.payload);
+            customs_kafka::reader::read_topic(&kafka, &topic, &shutdown, |message| {
+                state::apply(&state, message.payload().unwrap_or_default());
+                ControlFlow::Continue(())
             })
         })
     };

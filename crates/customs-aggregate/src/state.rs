@@ -32,14 +32,17 @@ pub fn apply(state: &SharedState, payload: &[u8]) {
     metrics::counter!("customs_aggregate_messages_consumed_total").increment(1);
     let decoded = v1::ClassifiedDeclaration::decode(payload)
         .map_err(|err| err.to_string())
-        .and_then(|message| ClassifiedDeclaration::try_from(message).map_err(|err| err.to_string()));
+        .and_then(|message| {
+            ClassifiedDeclaration::try_from(message).map_err(|err| err.to_string())
+        });
     let classified = match decoded {
         Ok(classified) => classified,
         Err(error) => {
             // Only our own normalize writes this topic, so this is a bug or a
             // foreign producer: loud, counted, and not silently absorbed.
             let reason = RejectReason::UndecodableRecord.as_str();
-            metrics::counter!("customs_aggregate_messages_rejected_total", "reason" => reason).increment(1);
+            metrics::counter!("customs_aggregate_messages_rejected_total", "reason" => reason)
+                .increment(1);
             tracing::error!(%error, "undecodable classified record skipped");
             return;
         }

@@ -46,8 +46,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     })?;
     let topics = TopicsConfig::default();
     let cluster = MockCluster::new(1).context("starting the embedded mock cluster")?;
-    for topic in [&topics.raw, &topics.declarations, &topics.classified, &topics.dead_letter] {
-        cluster.create_topic(topic, 3, 1).with_context(|| format!("creating {topic}"))?;
+    for topic in [
+        &topics.raw,
+        &topics.declarations,
+        &topics.classified,
+        &topics.dead_letter,
+    ] {
+        cluster
+            .create_topic(topic, 3, 1)
+            .with_context(|| format!("creating {topic}"))?;
     }
     let bootstrap = cluster.bootstrap_servers();
     let kafka = |service: &str| KafkaConfig {
@@ -62,20 +69,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         create_topics: false,
         ..Default::default()
     };
-    services.spawn(named("ingest", customs_ingest::run(ingest, shutdown.clone())));
+    services.spawn(named(
+        "ingest",
+        customs_ingest::run(ingest, shutdown.clone()),
+    ));
     let normalize = customs_normalize::Config {
         kafka: kafka("normalize"),
         create_topics: false,
         ..Default::default()
     };
-    services.spawn(named("normalize", customs_normalize::run(normalize, shutdown.clone())));
+    services.spawn(named(
+        "normalize",
+        customs_normalize::run(normalize, shutdown.clone()),
+    ));
     let aggregate = customs_aggregate::Config {
         kafka: kafka("aggregate"),
         grpc_addr: args.grpc_addr,
         create_topics: false,
         ..Default::default()
     };
-    services.spawn(named("aggregate", customs_aggregate::run(aggregate, shutdown.clone())));
+    services.spawn(named(
+        "aggregate",
+        customs_aggregate::run(aggregate, shutdown.clone()),
+    ));
 
     let num_rejects = feed(&bootstrap, &topics.raw, args.count).await?;
     println!(
@@ -84,7 +100,32 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     let totals = wait_for_totals(args.grpc_addr, args.count as u64, &shutdown).await?;
     print_totals(&totals);
-    println!("gRPC (with reflection): {}   metrics: http://{}/metrics", args.grpc_addr, args.metrics_addr);
+    let letters = {
+        let config = kafka("demo-dead-letters");
+        let topic = topics.dead_letter.clone();
+        tokio::task::spawn_blocking(move || {
+            customs_kafka::reader::read_dead_letters(
+                &config,
+                &topic,
+                num_rejects,
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+            )
+        })
+        .await??
+    };
+    println!("dead letters: {}", letters.len());
+    for letter in &letters {
+        println!(
+            "  {:<10} {:<26} {}",
+            letter.stage, letter.reason, letter.detail
+        );
+    }
+    println!();
+    println!(
+        "gRPC (with reflection): {}   metrics: http://{}/metrics",
+        args.grpc_addr, args.metrics_addr
+    );
     if !args.once {
         println!("serving until Ctrl-C");
         shutdown.cancelled().await;
@@ -115,12 +156,18 @@ async fn feed(bootstrap: &str, topic: &str, count: usize) -> anyhow::Result<usiz
     for declaration in sample_declarations(count) {
         let xml = render_dec_message(&declaration);
         let record = FutureRecord::to(topic).key(&declaration.id).payload(&xml);
-        producer.send(record, timeout).await.map_err(|(err, _)| err)?;
+        producer
+            .send(record, timeout)
+            .await
+            .map_err(|(err, _)| err)?;
     }
     let rejects = sample_rejects();
     for (payload, _, _) in &rejects {
         let record: FutureRecord<'_, (), _> = FutureRecord::to(topic).payload(payload);
-        producer.send(record, timeout).await.map_err(|(err, _)| err)?;
+        producer
+            .send(record, timeout)
+            .await
+            .map_err(|(err, _)| err)?;
     }
     Ok(rejects.len())
 }
@@ -135,7 +182,10 @@ async fn wait_for_totals(
     let mut last_seen = 0;
     while Instant::now() < deadline && !shutdown.is_cancelled() {
         if let Ok(mut client) = StatsServiceClient::connect(format!("http://{addr}")).await {
-            let totals = client.get_totals(v1::GetTotalsRequest::default()).await?.into_inner();
+            let totals = client
+                .get_totals(v1::GetTotalsRequest::default())
+                .await?
+                .into_inner();
             if totals.num_declarations >= expected {
                 return Ok(totals);
             }
@@ -148,7 +198,10 @@ async fn wait_for_totals(
 
 fn print_totals(totals: &v1::GetTotalsResponse) {
     println!();
-    println!("{:<24} {:<7} {:>12} {:>6}  declared value", "category", "dir", "declarations", "items");
+    println!(
+        "{:<24} {:<7} {:>12} {:>6}  declared value",
+        "category", "dir", "declarations", "items"
+    );
     for row in &totals.rows {
         let values: Vec<String> = row
             .declared_value
@@ -157,8 +210,14 @@ fn print_totals(totals: &v1::GetTotalsResponse) {
             .collect();
         println!(
             "{:<24} {:<7} {:>12} {:>6}  {}",
-            row.category().as_str_name().trim_start_matches("TRADE_CATEGORY_").to_lowercase(),
-            row.direction().as_str_name().trim_start_matches("DIRECTION_").to_lowercase(),
+            row.category()
+                .as_str_name()
+                .trim_start_matches("TRADE_CATEGORY_")
+                .to_lowercase(),
+            row.direction()
+                .as_str_name()
+                .trim_start_matches("DIRECTION_")
+                .to_lowercase(),
             row.num_declarations,
             row.num_items,
             values.join(", ")

@@ -83,7 +83,10 @@ pub struct ClassifiedDeclaration {
 }
 
 /// Classifies a declaration by its supervision mode and direction.
-pub fn classify(declaration: &Declaration, tables: &CodeTables) -> Result<Classification, Rejection> {
+pub fn classify(
+    declaration: &Declaration,
+    tables: &CodeTables,
+) -> Result<Classification, Rejection> {
     let code = declaration.supervision_mode.as_str();
     let Some(mode) = tables.supervision_mode(code) else {
         return Err(Rejection::new(
@@ -103,7 +106,10 @@ pub fn classify(declaration: &Declaration, tables: &CodeTables) -> Result<Classi
         "supervision_mode={code} ({}) -> {}{}; statistics_group={}; direction={direction}",
         mode.name,
         mode.category.as_str(),
-        subcategory.as_deref().map(|s| format!("/{s}")).unwrap_or_default(),
+        subcategory
+            .as_deref()
+            .map(|s| format!("/{s}"))
+            .unwrap_or_default(),
         mode.statistics_group,
     );
     Ok(Classification {
@@ -138,10 +144,26 @@ mod tests {
         let tables = CodeTables::embedded();
         let cases = [
             ("0110", TradeCategory::GeneralTrade, None),
-            ("9610", TradeCategory::CrossBorderEcommerce, Some("retail_direct")),
-            ("1210", TradeCategory::CrossBorderEcommerce, Some("retail_bonded")),
-            ("9710", TradeCategory::CrossBorderEcommerce, Some("b2b_direct")),
-            ("9810", TradeCategory::CrossBorderEcommerce, Some("overseas_warehouse")),
+            (
+                "9610",
+                TradeCategory::CrossBorderEcommerce,
+                Some("retail_direct"),
+            ),
+            (
+                "1210",
+                TradeCategory::CrossBorderEcommerce,
+                Some("retail_bonded"),
+            ),
+            (
+                "9710",
+                TradeCategory::CrossBorderEcommerce,
+                Some("b2b_direct"),
+            ),
+            (
+                "9810",
+                TradeCategory::CrossBorderEcommerce,
+                Some("overseas_warehouse"),
+            ),
             ("1039", TradeCategory::MarketProcurement, None),
             ("0214", TradeCategory::ProcessingTrade, None),
             ("1233", TradeCategory::BondedLogistics, None),
@@ -174,6 +196,9 @@ mod tests {
     fn unknown_mode_is_rejected_with_reason() {
         let tables = CodeTables::embedded();
         let err = classify(&declaration("7777", Direction::Import), &tables).err();
-        assert_eq!(err.map(|e| e.reason), Some(RejectReason::UnknownSupervisionMode));
+        assert_eq!(
+            err.map(|e| e.reason),
+            Some(RejectReason::UnknownSupervisionMode)
+        );
     }
 }

@@ -187,7 +187,11 @@ mod tests {
             .expect("supervision mode table parses")
         {
             assert_eq!(mode.code.len(), 4, "{}", mode.code);
-            assert!(mode.code.bytes().all(|b| b.is_ascii_digit()), "{}", mode.code);
+            assert!(
+                mode.code.bytes().all(|b| b.is_ascii_digit()),
+                "{}",
+                mode.code
+            );
         }
         assert!(CodeTables::embedded().modes.len() >= 30);
     }

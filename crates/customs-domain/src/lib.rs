@@ -15,9 +15,9 @@ pub mod classify;
 pub mod codes;
 pub mod model;
 pub mod parse;
+pub mod reject;
 pub mod render;
 pub mod sample;
-pub mod reject;
 pub mod totals;
 
 pub use classify::{Classification, ClassifiedDeclaration, TradeCategory, classify};

@@ -37,7 +37,13 @@ const MIX: &[(&str, Direction)] = &[
 const PARTNERS: &[&str] = &["USA", "JPN", "DEU", "KOR", "HKG", "VNM", "AUS", "GBR"];
 const CURRENCIES: &[&str] = &["USD", "USD", "USD", "EUR", "JPY", "CNY"];
 const OFFICES: &[&str] = &["2921", "2244", "5316", "2225", "0101"];
-const COMMODITIES: &[&str] = &["6403990090", "8517130000", "9503008900", "8471300000", "6109100010"];
+const COMMODITIES: &[&str] = &[
+    "6403990090",
+    "8517130000",
+    "9503008900",
+    "8471300000",
+    "6109100010",
+];
 
 /// `count` valid declarations with distinct 18-digit EntryIds.
 pub fn sample_declarations(count: usize) -> Vec<Declaration> {
@@ -54,7 +60,7 @@ fn sample_declaration(index: usize) -> Declaration {
     let num_items = 1 + index % 3;
     let items = (0..num_items)
         .map(|item| {
-            let cents = 1_000_00 + ((index * 7_919 + item * 104_729) % 5_000_000) as i64;
+            let cents = 100_000 + ((index * 7_919 + item * 104_729) % 5_000_000) as i64;
             Item {
                 item_no: item as u32 + 1,
                 commodity_code: COMMODITIES[(index + item) % COMMODITIES.len()].to_owned(),
@@ -73,7 +79,12 @@ fn sample_declaration(index: usize) -> Declaration {
         supervision_mode: mode.to_owned(),
         customs_office: office.to_owned(),
         partner_country: PARTNERS[index % PARTNERS.len()].to_owned(),
-        declared_at: format!("2026-11-{:02}T{:02}:{:02}:00", 1 + index % 26, index % 24, index % 60),
+        declared_at: format!(
+            "2026-11-{:02}T{:02}:{:02}:00",
+            1 + index % 26,
+            index % 24,
+            index % 60
+        ),
         items,
     }
 }
@@ -85,21 +96,47 @@ pub fn sample_rejects() -> Vec<(Vec<u8>, RejectReason, &'static str)> {
     let valid = crate::render::render_dec_message(&first);
     let entry_id = format!("<EntryId>{}</EntryId>", first.id);
     vec![
-        (b"<DecMessage><DecHead>".to_vec(), RejectReason::MalformedXml, "ingest"),
-        (b"<CustomsReport/>".to_vec(), RejectReason::UnknownRoot, "ingest"),
         (
-            valid.replacen(&entry_id, "<EntryId></EntryId>", 1).into_bytes(),
+            b"<DecMessage><DecHead>".to_vec(),
+            RejectReason::MalformedXml,
+            "ingest",
+        ),
+        (
+            b"<CustomsReport/>".to_vec(),
+            RejectReason::UnknownRoot,
+            "ingest",
+        ),
+        (
+            valid
+                .replacen(&entry_id, "<EntryId></EntryId>", 1)
+                .into_bytes(),
             RejectReason::MissingField,
             "ingest",
         ),
         (
-            valid.replacen("<TradeCurr>USD</TradeCurr>", "<TradeCurr>ZZZ</TradeCurr>", 1).into_bytes(),
+            valid
+                .replacen(
+                    "<TradeCurr>USD</TradeCurr>",
+                    "<TradeCurr>ZZZ</TradeCurr>",
+                    1,
+                )
+                .into_bytes(),
             RejectReason::UnknownCurrency,
             "ingest",
         ),
-        (b"<DecMessage>\xff\xfe</DecMessage>".to_vec(), RejectReason::InvalidEncoding, "ingest"),
         (
-            valid.replacen("<TradeMode>0110</TradeMode>", "<TradeMode>7777</TradeMode>", 1).into_bytes(),
+            b"<DecMessage>\xff\xfe</DecMessage>".to_vec(),
+            RejectReason::InvalidEncoding,
+            "ingest",
+        ),
+        (
+            valid
+                .replacen(
+                    "<TradeMode>0110</TradeMode>",
+                    "<TradeMode>7777</TradeMode>",
+                    1,
+                )
+                .into_bytes(),
             RejectReason::UnknownSupervisionMode,
             "normalize",
         ),

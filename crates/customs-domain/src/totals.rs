@@ -57,8 +57,7 @@ impl Totals {
         row.num_declarations += 1;
         row.num_items += declaration.items.len() as u64;
         for item in &declaration.items {
-            *row
-                .declared_value
+            *row.declared_value
                 .entry(item.declared_total.currency.clone())
                 .or_default() += item.declared_total.amount;
         }
@@ -84,7 +83,11 @@ mod tests {
     use crate::classify::Classification;
     use crate::model::{Declaration, Item, Money};
 
-    fn classified(id: &str, category: TradeCategory, amounts: &[(i64, &str)]) -> ClassifiedDeclaration {
+    fn classified(
+        id: &str,
+        category: TradeCategory,
+        amounts: &[(i64, &str)],
+    ) -> ClassifiedDeclaration {
         let items = amounts
             .iter()
             .enumerate()
@@ -122,7 +125,11 @@ mod tests {
     #[test]
     fn re_sent_declarations_count_once_and_sums_are_exact() {
         let mut totals = Totals::new();
-        let first = classified("A", TradeCategory::GeneralTrade, &[(10, "USD"), (20, "USD"), (5, "EUR")]);
+        let first = classified(
+            "A",
+            TradeCategory::GeneralTrade,
+            &[(10, "USD"), (20, "USD"), (5, "EUR")],
+        );
         assert_eq!(totals.record(&first), Recorded::Counted);
         assert_eq!(totals.record(&first), Recorded::Duplicate);
         let second = classified("B", TradeCategory::GeneralTrade, &[(1, "USD")]);
@@ -130,7 +137,10 @@ mod tests {
         let rows: Vec<_> = totals.rows().collect();
         assert_eq!(rows.len(), 1);
         let (category, direction, row) = rows[0];
-        assert_eq!((category, direction), (TradeCategory::GeneralTrade, Direction::Export));
+        assert_eq!(
+            (category, direction),
+            (TradeCategory::GeneralTrade, Direction::Export)
+        );
         assert_eq!(row.num_declarations, 2);
         assert_eq!(row.num_items, 4);
         // 0.10 + 0.20 + 0.01 is exactly 0.31: no binary floating point.

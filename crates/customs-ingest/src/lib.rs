@@ -13,8 +13,8 @@
 mod config;
 mod transform;
 
-use customs_kafka::stage::{Stage, StageError, StageTopics};
 pub use config::Config;
+use customs_kafka::stage::{Stage, StageError, StageTopics};
 use tokio_util::sync::CancellationToken;
 pub use transform::IngestTransform;
 

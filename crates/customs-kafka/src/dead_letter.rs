@@ -5,7 +5,7 @@
 //! why and from where; the reason is a stable snake_case name.
 
 use customs_domain::RejectReason;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
 /// Header with the stable reject reason, e.g. `malformed_xml`.
 pub const REASON_HEADER: &str = "customs.reject.reason";
@@ -42,4 +42,39 @@ pub fn headers(
             key: SOURCE_HEADER,
             value: Some(&source),
         })
+}
+
+/// A dead letter as read back from the topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The rejected bytes, untouched.
+    pub payload: Vec<u8>,
+    /// Stable reject reason.
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// Service that rejected it.
+    pub stage: String,
+    /// `topic/partition/offset` of the rejected record.
+    pub source: String,
+}
+
+impl DeadLetter {
+    /// Reads a dead-letter record; absent headers read as empty strings.
+    pub fn from_message(message: &impl Message) -> Self {
+        let header = |name: &str| {
+            message
+                .headers()
+                .and_then(|headers| headers.iter().find(|h| h.key == name).and_then(|h| h.value))
+                .map(|value| String::from_utf8_lossy(value).into_owned())
+                .unwrap_or_default()
+        };
+        DeadLetter {
+            payload: message.payload().unwrap_or_default().to_vec(),
+            reason: header(REASON_HEADER),
+            detail: header(DETAIL_HEADER),
+            stage: header(STAGE_HEADER),
+            source: header(SOURCE_HEADER),
+        }
+    }
 }

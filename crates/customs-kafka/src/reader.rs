@@ -6,25 +6,27 @@
 //! joined. Only committed transactions are read (`isolation.level =
 //! read_committed`), so aborted or in-flight upstream output never counts.
 
-use std::time::Duration;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
-use crate::stage::Record;
+use crate::dead_letter::DeadLetter;
 
-/// Reads `topic` from the beginning until `shutdown`, calling `handle` for
-/// each committed record in partition order. Blocking: run it on a
-/// dedicated thread.
+/// Reads `topic` from the beginning until `shutdown` or until `handle`
+/// returns [`ControlFlow::Break`], calling it for each committed record in
+/// partition order. Blocking: run it on a dedicated thread.
 pub fn read_topic(
     config: &KafkaConfig,
     topic: &str,
     shutdown: &CancellationToken,
-    mut handle: impl FnMut(&Record<'_>),
+    mut handle: impl FnMut(&BorrowedMessage<'_>) -> ControlFlow<()>,
 ) -> Result<(), KafkaError> {
     let consumer: BaseConsumer = config
         .client_config()
@@ -42,15 +44,9 @@ pub fn read_topic(
     tracing::info!(%topic, num_partitions = assignment.count(), "reading topic from the beginning");
     while !shutdown.is_cancelled() {
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => handle(&Record {
-                topic: message.topic(),
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key(),
-                payload: message.payload().unwrap_or_default(),
-            }),
+            Some(Ok(message)) if handle(&message).is_break() => break,
+            Some(Ok(_)) | None => {}
             Some(Err(err)) => tracing::warn!(%topic, error = %err, "consumer error"),
-            None => {}
         }
     }
     Ok(())
@@ -76,4 +72,48 @@ fn wait_for_partitions(
         tracing::info!(%topic, "waiting for topic to exist");
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Reads dead letters from `topic` until `expected` have arrived and no more
+/// came for `settle` (so a duplicate would be seen), or until `timeout`.
+/// Blocking.
+pub fn read_dead_letters(
+    config: &KafkaConfig,
+    topic: &str,
+    expected: usize,
+    settle: Duration,
+    timeout: Duration,
+) -> Result<Vec<DeadLetter>, KafkaError> {
+    let stop = CancellationToken::new();
+    let deadline = Instant::now() + timeout;
+    let settle_until: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let watchdog = {
+        let (stop, settle_until) = (stop.clone(), Arc::clone(&settle_until));
+        std::thread::spawn(move || {
+            loop {
+                let settled = settle_until
+                    .lock()
+                    .map(|until| until.is_some_and(|until| Instant::now() >= until))
+                    .unwrap_or(true);
+                if stop.is_cancelled() || settled || Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            stop.cancel();
+        })
+    };
+    let mut letters = Vec::new();
+    let outcome = read_topic(config, topic, &stop, |message| {
+        letters.push(DeadLetter::from_message(message));
+        if letters.len() >= expected
+            && let Ok(mut until) = settle_until.lock()
+        {
+            until.get_or_insert_with(|| Instant::now() + settle);
+        }
+        ControlFlow::Continue(())
+    });
+    stop.cancel();
+    let _joined = watchdog.join();
+    outcome.map(|()| letters)
 }

@@ -33,7 +33,7 @@ use metrics::{Counter, Histogram};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer, DefaultProducerContext};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -155,7 +155,9 @@ impl StageMetrics {
             dead_letters: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "dead_letter"),
             committed: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "committed"),
             aborted: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "aborted"),
-            commit_seconds: metrics::histogram!(format!("customs_{service}_transaction_commit_duration_seconds")),
+            commit_seconds: metrics::histogram!(format!(
+                "customs_{service}_transaction_commit_duration_seconds"
+            )),
             service,
         }
     }
@@ -201,13 +203,21 @@ impl Stage {
 
     /// [`Stage::run`] on Tokio's blocking pool, so the async runtime's
     /// workers never wait on librdkafka.
-    pub async fn run_blocking(self, transform: impl Transform, shutdown: CancellationToken) -> Result<(), StageError> {
+    pub async fn run_blocking(
+        self,
+        transform: impl Transform,
+        shutdown: CancellationToken,
+    ) -> Result<(), StageError> {
         tokio::task::spawn_blocking(move || self.run(transform, &shutdown)).await?
     }
 
     /// Runs until `shutdown` is cancelled or a fatal error. Blocking: call it
     /// from `spawn_blocking` or a dedicated thread.
-    pub fn run(self, mut transform: impl Transform, shutdown: &CancellationToken) -> Result<(), StageError> {
+    pub fn run(
+        self,
+        mut transform: impl Transform,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StageError> {
         let metrics = StageMetrics::new(self.service);
         let consumer: BaseConsumer<RebalanceContext> = self
             .config
@@ -218,7 +228,9 @@ impl Stage {
             .set("isolation.level", "read_committed")
             .create_with_context(RebalanceContext::default())
             .map_err(StageError::Setup)?;
-        consumer.subscribe(&[&self.topics.input]).map_err(StageError::Setup)?;
+        consumer
+            .subscribe(&[&self.topics.input])
+            .map_err(StageError::Setup)?;
         let producer: ThreadedProducer<DefaultProducerContext> = self
             .config
             .client_config()
@@ -227,7 +239,9 @@ impl Stage {
             .set("linger.ms", "5")
             .create()
             .map_err(StageError::Setup)?;
-        producer.init_transactions(TXN_TIMEOUT).map_err(StageError::Fatal)?;
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .map_err(StageError::Fatal)?;
         tracing::info!(service = self.service, input = %self.topics.input, "stage started");
 
         let mut consecutive_aborts = 0;
@@ -247,10 +261,10 @@ impl Stage {
                     consecutive_aborts += 1;
                     metrics.aborted.increment(1);
                     tracing::warn!(service = self.service, error = %err, "transaction aborted, batch will be read again");
-                    if let Err(abort_err) = producer.abort_transaction(TXN_TIMEOUT) {
-                        if is_fatal(&abort_err) {
-                            return Err(StageError::Fatal(abort_err));
-                        }
+                    if let Err(abort_err) = producer.abort_transaction(TXN_TIMEOUT)
+                        && is_fatal(&abort_err)
+                    {
+                        return Err(StageError::Fatal(abort_err));
                     }
                     rewind(&consumer, &batch);
                     if consecutive_aborts >= MAX_CONSECUTIVE_ABORTS {
@@ -266,7 +280,11 @@ impl Stage {
 
     /// Polls until the batch is full, the commit interval has passed, or
     /// shutdown. No transaction is open here, so rebalances are safe.
-    fn collect_batch(&self, consumer: &BaseConsumer<RebalanceContext>, shutdown: &CancellationToken) -> Vec<OwnedMessage> {
+    fn collect_batch(
+        &self,
+        consumer: &BaseConsumer<RebalanceContext>,
+        shutdown: &CancellationToken,
+    ) -> Vec<OwnedMessage> {
         let deadline = Instant::now() + self.config.commit_interval;
         let mut batch = Vec::new();
         while batch.len() < self.config.max_batch_records && !shutdown.is_cancelled() {
@@ -276,12 +294,24 @@ impl Stage {
             }
             match consumer.poll(remaining.min(Duration::from_millis(50))) {
                 Some(Ok(message)) => batch.push(message.detach()),
-                Some(Err(err)) => tracing::warn!(service = self.service, error = %err, "consumer error"),
+                Some(Err(err)) => {
+                    tracing::warn!(service = self.service, error = %err, "consumer error")
+                }
                 None => {}
             }
-            let revoked = std::mem::take(&mut *consumer.context().revoked.lock().unwrap_or_else(PoisonError::into_inner));
+            let revoked = std::mem::take(
+                &mut *consumer
+                    .context()
+                    .revoked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
             if !revoked.is_empty() {
-                batch.retain(|m| !revoked.iter().any(|(t, p)| t == m.topic() && *p == m.partition()));
+                batch.retain(|m| {
+                    !revoked
+                        .iter()
+                        .any(|(t, p)| t == m.topic() && *p == m.partition())
+                });
             }
         }
         batch
@@ -307,7 +337,12 @@ impl Stage {
             tally.consumed += 1;
             match transform.transform(&record) {
                 Output::Publish { key, payload } => {
-                    send(producer, BaseRecord::to(&self.topics.output).key(&key).payload(&payload))?;
+                    send(
+                        producer,
+                        BaseRecord::to(&self.topics.output)
+                            .key(&key)
+                            .payload(&payload),
+                    )?;
                     tally.published += 1;
                 }
                 Output::DeadLetter { reason, detail } => {
@@ -317,7 +352,9 @@ impl Stage {
                         &detail,
                         (record.topic, record.partition, record.offset),
                     );
-                    let mut dead = BaseRecord::to(&self.topics.dead_letter).payload(record.payload).headers(headers);
+                    let mut dead = BaseRecord::to(&self.topics.dead_letter)
+                        .payload(record.payload)
+                        .headers(headers);
                     if let Some(key) = record.key {
                         dead = dead.key(key);
                     }
@@ -353,7 +390,9 @@ fn send<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?S
     }
 }
 
-fn commit_with_retries(producer: &ThreadedProducer<DefaultProducerContext>) -> Result<(), KafkaError> {
+fn commit_with_retries(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+) -> Result<(), KafkaError> {
     let mut attempts = 0;
     loop {
         match producer.commit_transaction(TXN_TIMEOUT) {
@@ -370,7 +409,9 @@ fn commit_with_retries(producer: &ThreadedProducer<DefaultProducerContext>) -> R
 fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, KafkaError> {
     let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for message in batch {
-        let entry = last.entry((message.topic(), message.partition())).or_insert(message.offset());
+        let entry = last
+            .entry((message.topic(), message.partition()))
+            .or_insert(message.offset());
         *entry = (*entry).max(message.offset());
     }
     let mut offsets = TopicPartitionList::with_capacity(last.len());
@@ -384,11 +425,18 @@ fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, KafkaError
 fn rewind(consumer: &BaseConsumer<RebalanceContext>, batch: &[OwnedMessage]) {
     let mut first: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for message in batch {
-        let entry = first.entry((message.topic(), message.partition())).or_insert(message.offset());
+        let entry = first
+            .entry((message.topic(), message.partition()))
+            .or_insert(message.offset());
         *entry = (*entry).min(message.offset());
     }
     for ((topic, partition), offset) in first {
-        if let Err(err) = consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10)) {
+        if let Err(err) = consumer.seek(
+            topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(10),
+        ) {
             // The partition may have been revoked meanwhile; its new owner
             // resumes from the committed offset, which is what we want.
             tracing::warn!(%topic, partition, error = %err, "rewind failed");

@@ -14,8 +14,8 @@
 mod config;
 mod transform;
 
-use customs_kafka::stage::{Stage, StageError, StageTopics};
 pub use config::Config;
+use customs_kafka::stage::{Stage, StageError, StageTopics};
 use tokio_util::sync::CancellationToken;
 pub use transform::NormalizeTransform;
 
@@ -39,7 +39,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     if config.create_topics {
         customs_kafka::admin::ensure_topics(
             &config.kafka,
-            &[&topics.declarations, &topics.classified, &topics.dead_letter],
+            &[
+                &topics.declarations,
+                &topics.classified,
+                &topics.dead_letter,
+            ],
         )
         .await
         .map_err(Error::Topics)?;
@@ -53,5 +57,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             dead_letter: topics.dead_letter.clone(),
         },
     );
-    Ok(stage.run_blocking(NormalizeTransform::new(), shutdown).await?)
+    Ok(stage
+        .run_blocking(NormalizeTransform::new(), shutdown)
+        .await?)
 }

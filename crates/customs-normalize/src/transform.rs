@@ -65,7 +65,8 @@ impl Transform for NormalizeTransform {
 }
 
 fn decode(payload: &[u8]) -> Result<Declaration, String> {
-    let message = v1::Declaration::decode(payload).map_err(|err| format!("not a customs.v1.Declaration: {err}"))?;
+    let message = v1::Declaration::decode(payload)
+        .map_err(|err| format!("not a customs.v1.Declaration: {err}"))?;
     Declaration::try_from(message).map_err(|err| format!("invalid customs.v1.Declaration: {err}"))
 }
 
@@ -92,15 +93,23 @@ mod tests {
         let xml = include_bytes!("../../customs-domain/fixtures/dec_wrapped_import_ecommerce.xml");
         let declaration = parse_message(xml, &CodeTables::embedded(), ParseLimits::default())
             .unwrap_or_else(|r| panic!("{r}"));
-        let Output::Publish { payload, .. } = run(&v1::Declaration::from(&declaration).encode_to_vec()) else {
+        let Output::Publish { payload, .. } =
+            run(&v1::Declaration::from(&declaration).encode_to_vec())
+        else {
             panic!("expected a classified declaration");
         };
         let classified = v1::ClassifiedDeclaration::decode(payload.as_slice())
             .map_err(|e| e.to_string())
             .and_then(|m| ClassifiedDeclaration::try_from(m).map_err(|e| e.to_string()))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(classified.classification.category, TradeCategory::CrossBorderEcommerce);
-        assert_eq!(classified.classification.subcategory.as_deref(), Some("retail_direct"));
+        assert_eq!(
+            classified.classification.category,
+            TradeCategory::CrossBorderEcommerce
+        );
+        assert_eq!(
+            classified.classification.subcategory.as_deref(),
+            Some("retail_direct")
+        );
         assert_eq!(classified.declaration, declaration);
     }
 
@@ -110,10 +119,17 @@ mod tests {
             panic!("expected a dead letter");
         };
         assert_eq!(reason, RejectReason::UndecodableRecord);
-        let xml = include_str!("../../customs-domain/fixtures/dec_export_general_trade.xml").replace("<TradeMode>110<", "<TradeMode>7777<");
-        let declaration = parse_message(xml.as_bytes(), &CodeTables::embedded(), ParseLimits::default())
-            .unwrap_or_else(|r| panic!("{r}"));
-        let Output::DeadLetter { reason, .. } = run(&v1::Declaration::from(&declaration).encode_to_vec()) else {
+        let xml = include_str!("../../customs-domain/fixtures/dec_export_general_trade.xml")
+            .replace("<TradeMode>110<", "<TradeMode>7777<");
+        let declaration = parse_message(
+            xml.as_bytes(),
+            &CodeTables::embedded(),
+            ParseLimits::default(),
+        )
+        .unwrap_or_else(|r| panic!("{r}"));
+        let Output::DeadLetter { reason, .. } =
+            run(&v1::Declaration::from(&declaration).encode_to_vec())
+        else {
             panic!("expected a dead letter");
         };
         assert_eq!(reason, RejectReason::UnknownSupervisionMode);

@@ -50,7 +50,9 @@ where
         figment = figment.merge(Serialized::default("kafka.bootstrap_servers", servers));
     }
     figment = figment.merge(Env::prefixed(env_prefix).split("__"));
-    figment.extract().map_err(|err| ConfigError::Load(Box::new(err)))
+    figment
+        .extract()
+        .map_err(|err| ConfigError::Load(Box::new(err)))
 }
 
 #[cfg(test)]
@@ -73,14 +75,16 @@ mod tests {
         limit: u32,
     }
 
+    // figment's Jail fixes the closure's error type; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
     #[test]
     fn file_then_env_override_defaults_and_typos_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("svc.toml", "limit = 7\n[kafka]\ngroup_id = \"from-file\"\n")?;
             jail.set_env("KAFKA_BOOTSTRAP_SERVERS", "10.0.0.1:9092");
             jail.set_env("CUSTOMS_TEST_KAFKA__GROUP_ID", "from-env");
-            let loaded: Sample = load("CUSTOMS_TEST_", Some(Path::new("svc.toml")))
-                .map_err(|e| e.to_string())?;
+            let loaded: Sample =
+                load("CUSTOMS_TEST_", Some(Path::new("svc.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(loaded.limit, 7);
             assert_eq!(loaded.kafka.group_id, "from-env");
             assert_eq!(loaded.kafka.bootstrap_servers, "10.0.0.1:9092");

@@ -155,7 +155,9 @@ pub(crate) fn date_time(value: &str, field: &str) -> Result<String, Rejection> {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -168,15 +170,26 @@ mod tests {
 
     #[test]
     fn supervision_mode_gets_its_leading_zero_back() {
-        assert_eq!(supervision_mode("110", "TradeMode").ok(), Some("0110".into()));
-        assert_eq!(supervision_mode("9610", "TradeMode").ok(), Some("9610".into()));
-        let err = supervision_mode("96A0", "TradeMode").err().map(|e| e.reason);
+        assert_eq!(
+            supervision_mode("110", "TradeMode").ok(),
+            Some("0110".into())
+        );
+        assert_eq!(
+            supervision_mode("9610", "TradeMode").ok(),
+            Some("9610".into())
+        );
+        let err = supervision_mode("96A0", "TradeMode")
+            .err()
+            .map(|e| e.reason);
         assert_eq!(err, Some(RejectReason::InvalidSupervisionMode));
     }
 
     #[test]
     fn dates_in_every_single_window_layout() {
-        assert_eq!(date_time("20180118", "d").ok(), Some("2018-01-18T00:00:00".into()));
+        assert_eq!(
+            date_time("20180118", "d").ok(),
+            Some("2018-01-18T00:00:00".into())
+        );
         assert_eq!(
             date_time("20180118164707", "d").ok(),
             Some("2018-01-18T16:47:07".into())
@@ -198,11 +211,17 @@ mod tests {
 
     #[test]
     fn amounts_are_exact_and_checked() {
-        assert_eq!(amount("1234.50", "v").ok(), Decimal::from_str("1234.5").ok());
+        assert_eq!(
+            amount("1234.50", "v").ok(),
+            Decimal::from_str("1234.5").ok()
+        );
         let reason = |v: &str| amount(v, "v").err().map(|e| e.reason);
         assert_eq!(reason("-1"), Some(RejectReason::NegativeValue));
         assert_eq!(reason("12,5"), Some(RejectReason::InvalidAmount));
         assert_eq!(reason("1e400"), Some(RejectReason::InvalidAmount));
-        assert_eq!(reason("100000000000000001"), Some(RejectReason::InvalidAmount));
+        assert_eq!(
+            reason("100000000000000001"),
+            Some(RejectReason::InvalidAmount)
+        );
     }
 }

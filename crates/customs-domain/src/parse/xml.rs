@@ -88,7 +88,10 @@ pub(crate) fn walk(
             }
             Event::End(_) => {
                 let Some(name) = stack.pop() else {
-                    return Err(Rejection::new(RejectReason::MalformedXml, "unbalanced end tag"));
+                    return Err(Rejection::new(
+                        RejectReason::MalformedXml,
+                        "unbalanced end tag",
+                    ));
                 };
                 if !has_child {
                     let parent = stack.last().map(String::as_str).unwrap_or("");

@@ -88,15 +88,22 @@ fn keep(fields: &mut Fields, wanted: &[&'static str], name: &str, text: &str) {
     }
 }
 
-fn build(head: &Fields, raw_items: &[Fields], tables: &CodeTables) -> Result<Declaration, Rejection> {
+fn build(
+    head: &Fields,
+    raw_items: &[Fields],
+    tables: &CodeTables,
+) -> Result<Declaration, Rejection> {
     let get = |field: &str| head.get(field).map(String::as_str);
     let id = match get("EntryId").map(str::trim).filter(|s| !s.is_empty()) {
         Some(entry_id) => entry_id.to_owned(),
         None => fields::required(get("SeqNo"), "DecHead/EntryId and DecHead/SeqNo")?.to_owned(),
     };
-    let direction = fields::direction(fields::required(get("IEFlag"), "DecHead/IEFlag")?, "IEFlag")?;
-    let supervision_mode =
-        fields::supervision_mode(fields::required(get("TradeMode"), "DecHead/TradeMode")?, "TradeMode")?;
+    let direction =
+        fields::direction(fields::required(get("IEFlag"), "DecHead/IEFlag")?, "IEFlag")?;
+    let supervision_mode = fields::supervision_mode(
+        fields::required(get("TradeMode"), "DecHead/TradeMode")?,
+        "TradeMode",
+    )?;
     let customs_office = fields::required(get("CustomMaster"), "DecHead/CustomMaster")?.to_owned();
     let partner_country = fields::country(
         fields::required(get("TradeCountry"), "DecHead/TradeCountry")?,
@@ -108,7 +115,10 @@ fn build(head: &Fields, raw_items: &[Fields], tables: &CodeTables) -> Result<Dec
         None => String::new(),
     };
     if raw_items.is_empty() {
-        return Err(Rejection::new(RejectReason::NoItems, "DecLists has no DecList"));
+        return Err(Rejection::new(
+            RejectReason::NoItems,
+            "DecLists has no DecList",
+        ));
     }
     let mut seen = BTreeSet::new();
     let mut items = Vec::with_capacity(raw_items.len());
@@ -139,10 +149,23 @@ fn build_item(raw: &Fields, tables: &CodeTables) -> Result<Item, Rejection> {
     let get = |field: &str| raw.get(field).map(String::as_str);
     let item_no = fields::item_number(fields::required(get("GNo"), "DecList/GNo")?, "GNo")?;
     let at = |field: &str| format!("DecList[{item_no}]/{field}");
-    let commodity_code = fields::commodity_code(fields::required(get("CodeTS"), &at("CodeTS"))?, &at("CodeTS"))?;
-    let amount = fields::amount(fields::required(get("DeclTotal"), &at("DeclTotal"))?, &at("DeclTotal"))?;
-    let currency = fields::currency(fields::required(get("TradeCurr"), &at("TradeCurr"))?, &at("TradeCurr"), tables)?;
-    let origin_country = match get("OriginCountry").map(str::trim).filter(|s| !s.is_empty()) {
+    let commodity_code = fields::commodity_code(
+        fields::required(get("CodeTS"), &at("CodeTS"))?,
+        &at("CodeTS"),
+    )?;
+    let amount = fields::amount(
+        fields::required(get("DeclTotal"), &at("DeclTotal"))?,
+        &at("DeclTotal"),
+    )?;
+    let currency = fields::currency(
+        fields::required(get("TradeCurr"), &at("TradeCurr"))?,
+        &at("TradeCurr"),
+        tables,
+    )?;
+    let origin_country = match get("OriginCountry")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(code) => Some(fields::country(code, &at("OriginCountry"), tables)?),
         None => None,
     };

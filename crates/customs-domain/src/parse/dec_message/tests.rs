@@ -15,7 +15,9 @@ fn parse(bytes: &[u8]) -> Result<crate::Declaration, crate::Rejection> {
 }
 
 fn reason(xml: &str) -> Option<RejectReason> {
-    parse(xml.as_bytes()).err().map(|rejection| rejection.reason)
+    parse(xml.as_bytes())
+        .err()
+        .map(|rejection| rejection.reason)
 }
 
 #[test]
@@ -69,34 +71,93 @@ fn each_defect_has_its_own_reason() {
     let cases = [
         ("<DecMessage><DecHead>", RejectReason::MalformedXml),
         ("<Other/>", RejectReason::UnknownRoot),
-        ("<ImportMessage><SWImpHead/></ImportMessage>", RejectReason::UnknownRoot),
-        (&swap("<IEFlag>E</IEFlag>", "<IEFlag>X</IEFlag>"), RejectReason::InvalidDirection),
         (
-            &swap("<EntryId>292120181000012345</EntryId>", "").replace("<SeqNo>201800000001234567</SeqNo>", ""),
+            "<ImportMessage><SWImpHead/></ImportMessage>",
+            RejectReason::UnknownRoot,
+        ),
+        (
+            &swap("<IEFlag>E</IEFlag>", "<IEFlag>X</IEFlag>"),
+            RejectReason::InvalidDirection,
+        ),
+        (
+            &swap("<EntryId>292120181000012345</EntryId>", "")
+                .replace("<SeqNo>201800000001234567</SeqNo>", ""),
             RejectReason::MissingField,
         ),
-        (&swap("<TradeMode>110</TradeMode>", "<TradeMode>11</TradeMode>"), RejectReason::InvalidSupervisionMode),
-        (&swap("<TradeCountry>502</TradeCountry>", "<TradeCountry>999</TradeCountry>"), RejectReason::UnknownCountry),
-        (&swap("<TradeCurr>502</TradeCurr>", "<TradeCurr>XYZ</TradeCurr>"), RejectReason::UnknownCurrency),
-        (&swap("<CodeTS>6403990090</CodeTS>", "<CodeTS>6403</CodeTS>"), RejectReason::InvalidCommodityCode),
-        (&swap("<DeclTotal>15000.00</DeclTotal>", "<DeclTotal>lots</DeclTotal>"), RejectReason::InvalidAmount),
-        (&swap("<DeclTotal>15000.00</DeclTotal>", "<DeclTotal>-5</DeclTotal>"), RejectReason::NegativeValue),
-        (&swap("<DDate>20180118164707</DDate>", "<DDate>20181318</DDate>"), RejectReason::MalformedDate),
-        (&swap("<GNo>2</GNo>", "<GNo>1</GNo>"), RejectReason::DuplicateItemNumber),
-        (&swap("<GNo>2</GNo>", "<GNo>zero</GNo>"), RejectReason::InvalidItemNumber),
-        (&swap("<GNo>2</GNo>", "<GNo>0</GNo>"), RejectReason::InvalidItemNumber),
-        ("<DecMessage><DecHead><EntryId>292120181000012345</EntryId><IEFlag>E</IEFlag><TradeMode>0110</TradeMode><CustomMaster>2921</CustomMaster><TradeCountry>USA</TradeCountry></DecHead></DecMessage>", RejectReason::NoItems),
-        ("<DecMessage>&bogus;</DecMessage>", RejectReason::MalformedXml),
+        (
+            &swap("<TradeMode>110</TradeMode>", "<TradeMode>11</TradeMode>"),
+            RejectReason::InvalidSupervisionMode,
+        ),
+        (
+            &swap(
+                "<TradeCountry>502</TradeCountry>",
+                "<TradeCountry>999</TradeCountry>",
+            ),
+            RejectReason::UnknownCountry,
+        ),
+        (
+            &swap("<TradeCurr>502</TradeCurr>", "<TradeCurr>XYZ</TradeCurr>"),
+            RejectReason::UnknownCurrency,
+        ),
+        (
+            &swap("<CodeTS>6403990090</CodeTS>", "<CodeTS>6403</CodeTS>"),
+            RejectReason::InvalidCommodityCode,
+        ),
+        (
+            &swap(
+                "<DeclTotal>15000.00</DeclTotal>",
+                "<DeclTotal>lots</DeclTotal>",
+            ),
+            RejectReason::InvalidAmount,
+        ),
+        (
+            &swap(
+                "<DeclTotal>15000.00</DeclTotal>",
+                "<DeclTotal>-5</DeclTotal>",
+            ),
+            RejectReason::NegativeValue,
+        ),
+        (
+            &swap("<DDate>20180118164707</DDate>", "<DDate>20181318</DDate>"),
+            RejectReason::MalformedDate,
+        ),
+        (
+            &swap("<GNo>2</GNo>", "<GNo>1</GNo>"),
+            RejectReason::DuplicateItemNumber,
+        ),
+        (
+            &swap("<GNo>2</GNo>", "<GNo>zero</GNo>"),
+            RejectReason::InvalidItemNumber,
+        ),
+        (
+            &swap("<GNo>2</GNo>", "<GNo>0</GNo>"),
+            RejectReason::InvalidItemNumber,
+        ),
+        (
+            "<DecMessage><DecHead><EntryId>292120181000012345</EntryId><IEFlag>E</IEFlag><TradeMode>0110</TradeMode><CustomMaster>2921</CustomMaster><TradeCountry>USA</TradeCountry></DecHead></DecMessage>",
+            RejectReason::NoItems,
+        ),
+        (
+            "<DecMessage>&bogus;</DecMessage>",
+            RejectReason::MalformedXml,
+        ),
     ];
     for (xml, expected) in cases {
         assert_eq!(reason(xml), Some(expected), "{xml}");
     }
-    assert_eq!(parse(b"<DecMessage>\xff\xfe</DecMessage>").err().map(|r| r.reason), Some(RejectReason::InvalidEncoding));
+    assert_eq!(
+        parse(b"<DecMessage>\xff\xfe</DecMessage>")
+            .err()
+            .map(|r| r.reason),
+        Some(RejectReason::InvalidEncoding)
+    );
 }
 
 #[test]
 fn oversized_payloads_are_not_parsed() {
-    let limits = ParseLimits { max_payload_bytes: 100 };
+    let limits = ParseLimits {
+        max_payload_bytes: 100,
+    };
     let err = parse_message(EXPORT.as_bytes(), &CodeTables::embedded(), limits).err();
     assert_eq!(err.map(|r| r.reason), Some(RejectReason::PayloadTooLarge));
 }
@@ -113,7 +174,11 @@ fn corrupted_bytes_get_a_reason_not_a_panic() {
             *byte = (state & 0xff) as u8;
         }
         if let Err(rejection) = parse(&bytes) {
-            assert!(!rejection.detail.is_empty(), "{:?} without detail", rejection.reason);
+            assert!(
+                !rejection.detail.is_empty(),
+                "{:?} without detail",
+                rejection.reason
+            );
         }
     }
 }
