@@ -59,6 +59,10 @@ pub(crate) fn walk(
             Event::Empty(empty) => {
                 let local = empty.local_name();
                 let name: &str = local.as_ref();
+                visit(XmlEvent::Open {
+                    name,
+                    depth: stack.len(),
+                })?;
                 let parent = stack.last().map(String::as_str).unwrap_or("");
                 visit(XmlEvent::Leaf {
                     parent,

@@ -1,0 +1,20 @@
+# Multi-stage build of the pipeline's binaries. librdkafka is built from source
+# by rdkafka-sys (needs gcc, make, zlib); protobuf is compiled by protox (no protoc).
+FROM rust:1.88-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends zlib1g-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked \
+      --bin customs-ingest --bin customs-normalize --bin customs-aggregate --bin customs \
+ && mkdir -p /out && cp target/release/customs-ingest target/release/customs-normalize \
+      target/release/customs-aggregate target/release/customs /out/
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates zlib1g \
+ && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 customs
+COPY --from=build /out/ /usr/local/bin/
+COPY deploy/config/ /etc/customs/
+USER customs
+# 50051 gRPC (aggregate); 9101-9103 /metrics (ingest, normalize, aggregate).
+EXPOSE 50051 9101 9102 9103
+ENTRYPOINT ["/usr/local/bin/customs-ingest"]
