@@ -65,13 +65,23 @@ mod tests {
 
     #[test]
     fn the_deployed_config_file_loads_and_matches_the_defaults() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/ingest.toml");
-        let loaded = Config::load(Some(std::path::Path::new(path))).unwrap_or_else(|e| panic!("{e}"));
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/ingest.toml"
+        );
+        let loaded =
+            Config::load(Some(std::path::Path::new(path))).unwrap_or_else(|e| panic!("{e}"));
         let defaults = Config::default();
         assert_eq!(loaded.kafka.group_id, "customs-ingest");
-        assert_eq!(loaded.kafka.transactional_id, defaults.kafka.transactional_id);
+        assert_eq!(
+            loaded.kafka.transactional_id,
+            defaults.kafka.transactional_id
+        );
         assert_eq!(loaded.kafka.commit_interval, defaults.kafka.commit_interval);
         assert_eq!(loaded.topics, defaults.topics);
-        assert_eq!(loaded.telemetry.metrics_addr, Some("0.0.0.0:9101".parse().unwrap_or_else(|e| panic!("{e}"))));
+        assert_eq!(
+            loaded.telemetry.metrics_addr,
+            Some("0.0.0.0:9101".parse().unwrap_or_else(|e| panic!("{e}")))
+        );
     }
 }

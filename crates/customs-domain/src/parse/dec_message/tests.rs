@@ -145,7 +145,10 @@ fn each_defect_has_its_own_reason() {
     for (xml, expected) in cases {
         assert_eq!(reason(xml), Some(expected), "{xml}");
     }
-    let detail = parse(b"<Other/>").err().map(|r| r.detail).unwrap_or_default();
+    let detail = parse(b"<Other/>")
+        .err()
+        .map(|r| r.detail)
+        .unwrap_or_default();
     assert_eq!(detail, "root element <Other> is not a supported message");
     assert_eq!(
         parse(b"<DecMessage>\xff\xfe</DecMessage>")
