@@ -46,12 +46,15 @@ struct Cell {
     num_declarations: u64,
     num_items: u64,
     value: BTreeMap<String, Decimal>,
+    value_cny: Decimal,
+    value_usd: Decimal,
 }
 
 type Table = BTreeMap<(String, String), Cell>;
 
 /// Batch recomputation of the totals straight from the generated feed.
 fn expected_table(declarations: &[Declaration]) -> Table {
+    let tables = customs_domain::CodeTables::embedded();
     let mut table = Table::new();
     for declaration in declarations {
         let direction = match declaration.direction {
@@ -71,6 +74,10 @@ fn expected_table(declarations: &[Declaration]) -> Table {
                 .entry(item.declared_total.currency.clone())
                 .or_default() += item.declared_total.amount;
         }
+        let valuation =
+            customs_domain::value(declaration, &tables).unwrap_or_else(|r| panic!("{r}"));
+        cell.value_cny += valuation.total_cny;
+        cell.value_usd += valuation.total_usd;
     }
     table
 }
@@ -101,10 +108,19 @@ fn served_table(response: &v1::GetTotalsResponse) -> anyhow::Result<Table> {
             );
             value.insert(money.currency.clone(), money.amount.parse::<Decimal>()?);
         }
+        let money = |money: &Option<v1::Money>| -> anyhow::Result<Decimal> {
+            Ok(money
+                .as_ref()
+                .map(|m| m.amount.parse::<Decimal>())
+                .transpose()?
+                .unwrap_or_default())
+        };
         let cell = Cell {
             num_declarations: row.num_declarations,
             num_items: row.num_items,
             value,
+            value_cny: money(&row.value_cny)?,
+            value_usd: money(&row.value_usd)?,
         };
         table.insert((category, direction), cell);
     }
@@ -186,9 +202,12 @@ async fn declarations_flow_from_raw_xml_to_exact_grpc_totals() -> anyhow::Result
         if *stage == "ingest" {
             assert_eq!(&matching[0].payload, payload, "{reason}: original bytes");
         } else {
-            let canonical = v1::Declaration::decode(matching[0].payload.as_slice())?;
-            assert_eq!(canonical.supervision_mode, "7777");
-            assert_eq!(canonical.source_topic, topics.raw);
+            let canonical = v1::Event::decode(matching[0].payload.as_slice())?;
+            assert_eq!(canonical.source.map(|s| s.topic), Some(topics.raw.clone()));
+            let Some(v1::event::Kind::Declaration(declaration)) = canonical.kind else {
+                bail!("normalize dead letter is not a declaration event");
+            };
+            assert_eq!(declaration.supervision_mode, "7777");
         }
     }
 

@@ -55,6 +55,14 @@ impl StatsService for Stats {
                             currency: currency.clone(),
                         })
                         .collect(),
+                    value_cny: Some(v1::Money {
+                        amount: customs_domain::model::format_amount(row.value_cny),
+                        currency: "CNY".to_owned(),
+                    }),
+                    value_usd: Some(v1::Money {
+                        amount: customs_domain::model::format_amount(row.value_usd),
+                        currency: "USD".to_owned(),
+                    }),
                 })
                 .collect::<Vec<_>>();
             v1::GetTotalsResponse {

@@ -1,4 +1,4 @@
-//! The aggregate's in-memory state and how records change it.
+//! The aggregate's in-memory state and how classified events change it.
 //!
 //! The lock is held only to apply one record or to copy the rows for one
 //! answer, never across I/O.
@@ -30,13 +30,29 @@ pub fn lock(state: &SharedState) -> MutexGuard<'_, State> {
 /// Decodes one classified record and adds it to the totals.
 pub fn apply(state: &SharedState, payload: &[u8]) {
     metrics::counter!("customs_aggregate_messages_consumed_total").increment(1);
-    let decoded = v1::ClassifiedDeclaration::decode(payload)
+    let decoded = v1::ClassifiedEvent::decode(payload)
         .map_err(|err| err.to_string())
-        .and_then(|message| {
-            ClassifiedDeclaration::try_from(message).map_err(|err| err.to_string())
+        .and_then(|message| match message.kind {
+            Some(v1::classified_event::Kind::Declaration(declaration)) => {
+                ClassifiedDeclaration::try_from(declaration)
+                    .map(Some)
+                    .map_err(|err| err.to_string())
+            }
+            Some(
+                v1::classified_event::Kind::Receipt(_)
+                | v1::classified_event::Kind::SummaryResult(_),
+            ) => Ok(None),
+            None => Err("classified event without kind".to_owned()),
         });
     let classified = match decoded {
-        Ok(classified) => classified,
+        Ok(Some(classified)) => classified,
+        Ok(None) => {
+            // Receipts and summary results drive the declaration lifecycle
+            // (release, withdrawal, supersession) that the exactly-once
+            // aggregate adds; until then they are counted, not applied.
+            metrics::counter!("customs_aggregate_lifecycle_events_pending_total").increment(1);
+            return;
+        }
         Err(error) => {
             // Only our own normalize writes this topic, so this is a bug or a
             // foreign producer: loud, counted, and not silently absorbed.
@@ -57,5 +73,8 @@ pub fn apply(state: &SharedState, payload: &[u8]) {
                 .increment(1);
         }
         Recorded::Duplicate => metrics::counter!("customs_aggregate_duplicates_total").increment(1),
+        Recorded::Excluded => {
+            metrics::counter!("customs_aggregate_declarations_excluded_total").increment(1)
+        }
     }
 }

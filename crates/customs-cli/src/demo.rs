@@ -199,17 +199,14 @@ async fn wait_for_totals(
 fn print_totals(totals: &v1::GetTotalsResponse) {
     println!();
     println!(
-        "{:<24} {:<7} {:>12} {:>6}  declared value",
-        "category", "dir", "declarations", "items"
+        "{:<24} {:<7} {:>12} {:>6} {:>18} {:>16}",
+        "category", "dir", "declarations", "items", "value CNY", "value USD"
     );
+    let amount =
+        |money: &Option<v1::Money>| money.as_ref().map(|m| m.amount.clone()).unwrap_or_default();
     for row in &totals.rows {
-        let values: Vec<String> = row
-            .declared_value
-            .iter()
-            .map(|money| format!("{} {}", money.currency, money.amount))
-            .collect();
         println!(
-            "{:<24} {:<7} {:>12} {:>6}  {}",
+            "{:<24} {:<7} {:>12} {:>6} {:>18} {:>16}",
             row.category()
                 .as_str_name()
                 .trim_start_matches("TRADE_CATEGORY_")
@@ -220,7 +217,8 @@ fn print_totals(totals: &v1::GetTotalsResponse) {
                 .to_lowercase(),
             row.num_declarations,
             row.num_items,
-            values.join(", ")
+            amount(&row.value_cny),
+            amount(&row.value_usd),
         );
     }
     println!(

@@ -4,7 +4,9 @@
 //! - `customs demo`: the whole pipeline in one process on librdkafka's
 //!   in-process mock cluster (no broker needed), fed with sample
 //!   declarations; prints the statistics it serves over gRPC.
+//! - `customs classify [FILE...]`: why a message was classified or rejected.
 
+mod classify;
 mod demo;
 
 use std::process::ExitCode;
@@ -24,6 +26,9 @@ enum Command {
     /// Run ingest, normalize and aggregate on an embedded mock Kafka cluster,
     /// feed them sample declarations and show the statistics.
     Demo(demo::DemoArgs),
+    /// Parse, validate, classify and value messages and say why (one JSON
+    /// object per event on stdout; exit 1 if any message was rejected).
+    Classify(classify::ClassifyArgs),
 }
 
 #[tokio::main]
@@ -31,6 +36,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(args).await,
+        Command::Classify(args) => return classify::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

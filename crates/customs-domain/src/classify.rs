@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::codes::CodeTables;
 use crate::model::Declaration;
 use crate::reject::{RejectReason, Rejection};
+use crate::valuation::Valuation;
 
 /// Trade category of a declaration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -71,15 +72,20 @@ pub struct Classification {
     pub explanation: String,
     /// Why the declaration is suspect (e.g. a direction the mode does not allow).
     pub flag: Option<String>,
+    /// Whether the supervision mode counts in trade statistics (goods that
+    /// cross the border); movements within special areas do not.
+    pub in_trade_statistics: bool,
 }
 
-/// A declaration together with its classification.
+/// A declaration together with its classification and valuation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassifiedDeclaration {
     /// The validated declaration.
     pub declaration: Declaration,
     /// Its classification.
     pub classification: Classification,
+    /// Its value in CNY and USD.
+    pub valuation: Valuation,
 }
 
 /// Classifies a declaration by its supervision mode and direction.
@@ -103,7 +109,8 @@ pub fn classify(
     });
     let subcategory = (!mode.subcategory.is_empty()).then(|| mode.subcategory.clone());
     let explanation = format!(
-        "supervision_mode={code} ({}) -> {}{}; statistics_group={}; direction={direction}",
+        "{} supervision_mode={code} ({}) -> {}{}; statistics_group={}; direction={direction}; in_trade_statistics={}",
+        declaration.message_type.as_str(),
         mode.name,
         mode.category.as_str(),
         subcategory
@@ -111,6 +118,7 @@ pub fn classify(
             .map(|s| format!("/{s}"))
             .unwrap_or_default(),
         mode.statistics_group,
+        mode.in_trade_statistics,
     );
     Ok(Classification {
         category: mode.category,
@@ -118,6 +126,7 @@ pub fn classify(
         statistics_group: mode.statistics_group.clone(),
         explanation,
         flag,
+        in_trade_statistics: mode.in_trade_statistics,
     })
 }
 
@@ -126,17 +135,22 @@ mod tests {
     use super::*;
     use crate::model::Direction;
 
+    #[test]
+    fn special_area_movements_are_not_trade_statistics() {
+        let tables = CodeTables::embedded();
+        let inside = classify(&declaration("5000", Direction::Import), &tables)
+            .unwrap_or_else(|r| panic!("{r}"));
+        assert!(!inside.in_trade_statistics);
+        let general = classify(&declaration("0110", Direction::Import), &tables)
+            .unwrap_or_else(|r| panic!("{r}"));
+        assert!(general.in_trade_statistics);
+    }
+
     fn declaration(mode: &str, direction: Direction) -> Declaration {
-        Declaration {
-            id: "222920181000012345".into(),
-            message_type: "DecMessage".into(),
-            direction,
-            supervision_mode: mode.into(),
-            customs_office: "2921".into(),
-            partner_country: "USA".into(),
-            declared_at: "2018-01-18T16:47:07".into(),
-            items: Vec::new(),
-        }
+        let mut declaration = crate::sample::sample_declarations(1).remove(0);
+        declaration.supervision_mode = mode.into();
+        declaration.direction = direction;
+        declaration
     }
 
     #[test]

@@ -1,27 +1,29 @@
-//! Code tables as data: currencies, countries and supervision modes.
+//! Code tables as data: supervision modes, currencies, countries, transport
+//! modes, transaction terms, customs districts, provinces, country groups and
+//! monthly exchange rates.
 //!
-//! The tables are CSV files under `data/`, embedded at build time so the
-//! pipeline runs with no files around it. Rows whose `source` column says
-//! `unverified` are best public knowledge and may be corrected in the data
-//! without touching code.
+//! The tables are CSV files under `data/` (sources in `data/SOURCES.md`),
+//! embedded at build time so the pipeline runs with no files around it, and
+//! replaceable at run time: [`CodeTables::load`] reads any of them from a
+//! directory and keeps the embedded version of the rest. Rows whose `source`
+//! column says `unverified` or `illustrative` are best public knowledge and
+//! are corrected in the data, never in code.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::classify::TradeCategory;
 use crate::model::Direction;
 
-const CURRENCIES_CSV: &str = include_str!("../data/currencies.csv");
-const COUNTRIES_CSV: &str = include_str!("../data/countries.csv");
-const SUPERVISION_MODES_CSV: &str = include_str!("../data/supervision_modes.csv");
-
-/// A code table file that could not be read.
+/// A code table that could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("code table {table} row {row}: {message}")]
+#[error("code table {table}: {message}")]
 pub struct TableError {
     table: &'static str,
-    row: usize,
     message: String,
 }
 
@@ -78,6 +80,20 @@ pub struct SupervisionMode {
     pub source: String,
 }
 
+/// Economic region of a province (NBS four-region split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Region {
+    /// Eastern provinces.
+    Eastern,
+    /// Central provinces.
+    Central,
+    /// Western provinces.
+    Western,
+    /// North-eastern provinces.
+    NorthEastern,
+}
+
 #[derive(Deserialize)]
 struct CurrencyRow {
     numeric: String,
@@ -90,13 +106,107 @@ struct CountryRow {
     alpha3: String,
 }
 
+#[derive(Deserialize)]
+struct TransportRow {
+    code: String,
+    crosses_border: bool,
+}
+
+#[derive(Deserialize)]
+struct TermsRow {
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct DistrictRow {
+    code: String,
+    name_en: String,
+    province_code: String,
+}
+
+#[derive(Deserialize)]
+struct ProvinceRow {
+    code: String,
+    name_en: String,
+    region: Region,
+}
+
+#[derive(Deserialize)]
+struct GroupRow {
+    group: String,
+    alpha3: String,
+}
+
+#[derive(Deserialize)]
+struct RateRow {
+    currency: String,
+    month: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    cny_per_unit: Decimal,
+}
+
+/// A customs district (directly-subordinate customs, 直属海关).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct District {
+    /// English name.
+    pub name: String,
+    /// GB/T 2260 code of the province it sits in.
+    pub province_code: String,
+}
+
+/// A province (GB/T 2260 two-digit code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Province {
+    /// English name.
+    pub name: String,
+    /// Economic region.
+    pub region: Region,
+}
+
 /// Lookup tables for the codes in single-window messages.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CodeTables {
     currency_by_code: HashMap<String, String>,
     country_by_code: HashMap<String, String>,
     modes: HashMap<String, SupervisionMode>,
+    transport_crosses_border: HashMap<String, bool>,
+    transaction_terms: BTreeSet<String>,
+    districts: HashMap<String, District>,
+    provinces: HashMap<String, Province>,
+    groups_by_country: HashMap<String, Vec<String>>,
+    rates: HashMap<(String, String), Decimal>,
 }
+
+/// The table files: name and embedded content.
+const TABLES: [(&str, &str); 9] = [
+    ("currencies.csv", include_str!("../data/currencies.csv")),
+    ("countries.csv", include_str!("../data/countries.csv")),
+    (
+        "supervision_modes.csv",
+        include_str!("../data/supervision_modes.csv"),
+    ),
+    (
+        "transport_modes.csv",
+        include_str!("../data/transport_modes.csv"),
+    ),
+    (
+        "transaction_terms.csv",
+        include_str!("../data/transaction_terms.csv"),
+    ),
+    (
+        "customs_districts.csv",
+        include_str!("../data/customs_districts.csv"),
+    ),
+    ("provinces.csv", include_str!("../data/provinces.csv")),
+    (
+        "country_groups.csv",
+        include_str!("../data/country_groups.csv"),
+    ),
+    (
+        "exchange_rates.csv",
+        include_str!("../data/exchange_rates.csv"),
+    ),
+];
 
 impl CodeTables {
     /// The tables shipped with the pipeline.
@@ -104,31 +214,111 @@ impl CodeTables {
     /// # Panics
     /// Never in a released build: the embedded files are checked by a unit test.
     pub fn embedded() -> Self {
-        Self::from_csv(CURRENCIES_CSV, COUNTRIES_CSV, SUPERVISION_MODES_CSV)
-            .expect("embedded code tables are valid")
+        Self::from_texts(|_| Ok(None)).expect("embedded code tables are valid")
     }
 
-    /// Builds tables from CSV text (same columns as the files under `data/`).
-    pub fn from_csv(currencies: &str, countries: &str, modes: &str) -> Result<Self, TableError> {
-        let mut currency_by_code = HashMap::new();
-        for row in read_rows::<CurrencyRow>("currencies", currencies)? {
-            currency_by_code.insert(row.numeric, row.alpha.clone());
-            currency_by_code.insert(row.alpha.clone(), row.alpha);
-        }
-        let mut country_by_code = HashMap::new();
-        for row in read_rows::<CountryRow>("countries", countries)? {
-            country_by_code.insert(row.numeric, row.alpha3.clone());
-            country_by_code.insert(row.alpha3.clone(), row.alpha3);
-        }
-        let modes = read_rows::<SupervisionMode>("supervision_modes", modes)?
-            .into_iter()
-            .map(|mode| (mode.code.clone(), mode))
-            .collect();
-        Ok(CodeTables {
-            currency_by_code,
-            country_by_code,
-            modes,
+    /// The tables in `dir` where a file of the same name exists there, the
+    /// embedded ones otherwise.
+    pub fn load(dir: &Path) -> Result<Self, TableError> {
+        Self::from_texts(|name| {
+            let path = dir.join(name);
+            if !path.is_file() {
+                return Ok(None);
+            }
+            std::fs::read_to_string(&path)
+                .map(Some)
+                .map_err(|err| TableError {
+                    table: "file",
+                    message: format!("{}: {err}", path.display()),
+                })
         })
+    }
+
+    /// [`CodeTables::load`] from `dir` when one is configured, else the embedded tables.
+    pub fn load_or_embedded(dir: Option<&Path>) -> Result<Self, TableError> {
+        match dir {
+            Some(dir) => Self::load(dir),
+            None => Ok(Self::embedded()),
+        }
+    }
+
+    fn from_texts(
+        mut replacement: impl FnMut(&str) -> Result<Option<String>, TableError>,
+    ) -> Result<Self, TableError> {
+        let mut texts = BTreeMap::new();
+        for (name, embedded) in TABLES {
+            let text = replacement(name)?.unwrap_or_else(|| embedded.to_owned());
+            texts.insert(name, text);
+        }
+        let text = |name: &str| texts.get(name).map(String::as_str).unwrap_or("");
+        let mut tables = CodeTables::default();
+        for row in read_rows::<CurrencyRow>("currencies", text("currencies.csv"))? {
+            tables
+                .currency_by_code
+                .insert(row.numeric, row.alpha.clone());
+            tables.currency_by_code.insert(row.alpha.clone(), row.alpha);
+        }
+        for row in read_rows::<CountryRow>("countries", text("countries.csv"))? {
+            tables
+                .country_by_code
+                .insert(row.numeric, row.alpha3.clone());
+            tables
+                .country_by_code
+                .insert(row.alpha3.clone(), row.alpha3);
+        }
+        for mode in
+            read_rows::<SupervisionMode>("supervision_modes", text("supervision_modes.csv"))?
+        {
+            tables.modes.insert(mode.code.clone(), mode);
+        }
+        for row in read_rows::<TransportRow>("transport_modes", text("transport_modes.csv"))? {
+            tables
+                .transport_crosses_border
+                .insert(row.code, row.crosses_border);
+        }
+        for row in read_rows::<TermsRow>("transaction_terms", text("transaction_terms.csv"))? {
+            tables.transaction_terms.insert(row.code);
+        }
+        for row in read_rows::<DistrictRow>("customs_districts", text("customs_districts.csv"))? {
+            let district = District {
+                name: row.name_en,
+                province_code: row.province_code,
+            };
+            tables.districts.insert(row.code, district);
+        }
+        for row in read_rows::<ProvinceRow>("provinces", text("provinces.csv"))? {
+            let province = Province {
+                name: row.name_en,
+                region: row.region,
+            };
+            tables.provinces.insert(row.code, province);
+        }
+        for row in read_rows::<GroupRow>("country_groups", text("country_groups.csv"))? {
+            tables
+                .groups_by_country
+                .entry(row.alpha3)
+                .or_default()
+                .push(row.group);
+        }
+        for groups in tables.groups_by_country.values_mut() {
+            groups.sort_unstable();
+            groups.dedup();
+        }
+        for row in read_rows::<RateRow>("exchange_rates", text("exchange_rates.csv"))? {
+            if row.cny_per_unit <= Decimal::ZERO {
+                return Err(TableError {
+                    table: "exchange_rates",
+                    message: format!(
+                        "{} {} rate {} is not positive",
+                        row.currency, row.month, row.cny_per_unit
+                    ),
+                });
+            }
+            tables
+                .rates
+                .insert((row.currency, row.month), row.cny_per_unit);
+        }
+        Ok(tables)
     }
 
     /// ISO 4217 code for a numeric JGS-20 (`502`) or alphabetic (`USD`) currency code.
@@ -145,12 +335,47 @@ impl CodeTables {
     pub fn supervision_mode(&self, code: &str) -> Option<&SupervisionMode> {
         self.modes.get(code)
     }
+
+    /// Whether a transport mode crosses the border; `None` for unknown codes.
+    pub fn transport_mode(&self, code: &str) -> Option<bool> {
+        self.transport_crosses_border.get(code).copied()
+    }
+
+    /// Whether a transaction-terms code exists.
+    pub fn has_transaction_terms(&self, code: &str) -> bool {
+        self.transaction_terms.contains(code)
+    }
+
+    /// The directly-subordinate customs for a customs office code (its first two digits).
+    pub fn district(&self, office: &str) -> Option<&District> {
+        self.districts.get(office.get(..2)?)
+    }
+
+    /// The province for a GB/T 2260 code or a `DistrictCode` (first two digits).
+    pub fn province(&self, code: &str) -> Option<&Province> {
+        self.provinces.get(code.get(..2)?)
+    }
+
+    /// Country groups (e.g. `asean`, `rcep`) an alpha-3 country belongs to, sorted.
+    pub fn country_groups(&self, alpha3: &str) -> &[String] {
+        self.groups_by_country
+            .get(alpha3)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// CNY per unit of `currency` in `month` (`YYYY-MM`); CNY is always 1.
+    pub fn cny_rate(&self, currency: &str, month: &str) -> Option<Decimal> {
+        if currency == "CNY" {
+            return Some(Decimal::ONE);
+        }
+        self.rates
+            .get(&(currency.to_owned(), month.to_owned()))
+            .copied()
+    }
 }
 
-fn read_rows<T: serde::de::DeserializeOwned>(
-    table: &'static str,
-    text: &str,
-) -> Result<Vec<T>, TableError> {
+fn read_rows<T: DeserializeOwned>(table: &'static str, text: &str) -> Result<Vec<T>, TableError> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     reader
         .deserialize()
@@ -158,8 +383,7 @@ fn read_rows<T: serde::de::DeserializeOwned>(
         .map(|(index, row)| {
             row.map_err(|err| TableError {
                 table,
-                row: index + 2,
-                message: err.to_string(),
+                message: format!("row {}: {err}", index + 2),
             })
         })
         .collect()
@@ -179,20 +403,61 @@ mod tests {
         assert_eq!(tables.country("CHN"), Some("CHN"));
         let mode = tables.supervision_mode("9610").map(|m| m.category);
         assert_eq!(mode, Some(TradeCategory::CrossBorderEcommerce));
+        assert_eq!(tables.transport_mode("2"), Some(true));
+        assert_eq!(tables.transport_mode("W"), Some(false));
+        assert_eq!(
+            tables.district("2921").map(|d| d.province_code.as_str()),
+            Some("33")
+        );
+        assert_eq!(
+            tables.province("33189").map(|p| p.region),
+            Some(Region::Eastern)
+        );
+        assert!(tables.country_groups("VNM").iter().any(|g| g == "asean"));
+        assert_eq!(tables.cny_rate("CNY", "1999-01"), Some(Decimal::ONE));
+        assert!(tables.cny_rate("USD", "2026-11").is_some());
     }
 
     #[test]
-    fn every_mode_code_is_four_digits() {
-        for mode in read_rows::<SupervisionMode>("supervision_modes", SUPERVISION_MODES_CSV)
-            .expect("supervision mode table parses")
-        {
-            assert_eq!(mode.code.len(), 4, "{}", mode.code);
+    fn every_mode_code_is_four_digits_and_every_group_member_is_a_country() {
+        let tables = CodeTables::embedded();
+        assert!(tables.modes.len() >= 30);
+        for code in tables.modes.keys() {
             assert!(
-                mode.code.bytes().all(|b| b.is_ascii_digit()),
-                "{}",
-                mode.code
+                code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()),
+                "{code}"
             );
         }
-        assert!(CodeTables::embedded().modes.len() >= 30);
+        for alpha3 in tables.groups_by_country.keys() {
+            assert_eq!(
+                tables.country(alpha3),
+                Some(alpha3.as_str()),
+                "group member {alpha3}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_directory_replaces_only_the_tables_it_holds() {
+        let dir = std::env::temp_dir().join(format!("customs-codes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(
+            dir.join("currencies.csv"),
+            "numeric,alpha,name_en,source\n999,XTS,test,test\n",
+        )
+        .expect("write");
+        let tables = CodeTables::load(&dir).expect("tables load");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(tables.currency("999"), Some("XTS"));
+        assert_eq!(
+            tables.currency("USD"),
+            None,
+            "the replaced table is the whole table"
+        );
+        assert_eq!(
+            tables.country("502"),
+            Some("USA"),
+            "other tables stay embedded"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Pure domain core of the customs-declaration pipeline.
 //!
-//! Inputs are raw single-window message bytes; outputs are validated
-//! [`Declaration`]s, their [`Classification`], and exact aggregate
-//! [`Totals`]. Nothing here does I/O, spawns tasks or reads clocks, so every
+//! Inputs are raw single-window message bytes (XML in every format the single
+//! window sends, or the JSON rendering); outputs are validated [`Event`]s
+//! (declarations, inventories, receipts, summary results), a
+//! [`Classification`] and a [`Valuation`] per declaration, and exact
+//! aggregate [`Totals`]. Nothing here does I/O, spawns tasks or reads clocks, so every
 //! rule can be tested as a plain function or a synchronous state machine.
 //!
 //! Guarantees:
@@ -19,9 +21,14 @@ pub mod reject;
 pub mod render;
 pub mod sample;
 pub mod totals;
+pub mod validate;
+pub mod valuation;
 
 pub use classify::{Classification, ClassifiedDeclaration, TradeCategory, classify};
 pub use codes::CodeTables;
-pub use model::{Declaration, Direction, Item, Money};
+pub use model::{
+    AppType, Declaration, Direction, Event, Item, MessageType, Money, Receipt, SummaryResult,
+};
 pub use reject::{RejectReason, Rejection};
 pub use totals::{Recorded, Totals, TotalsRow};
+pub use valuation::{Valuation, value};

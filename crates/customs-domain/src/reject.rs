@@ -21,6 +21,10 @@ pub enum RejectReason {
     MissingField,
     /// `IEFlag` is neither `I` nor `E`.
     InvalidDirection,
+    /// `appType` is not 1 (new), 2 (change) or 3 (delete).
+    InvalidAppType,
+    /// A receipt's `returnStatus` is not an integer.
+    InvalidStatus,
     /// The supervision mode is not 3 or 4 digits.
     InvalidSupervisionMode,
     /// The supervision mode is well-formed but not in the code table.
@@ -29,12 +33,20 @@ pub enum RejectReason {
     UnknownCountry,
     /// A currency code is in neither the numeric nor the alphabetic table.
     UnknownCurrency,
+    /// A transport mode code is not in the code table.
+    UnknownTransportMode,
     /// A commodity code is not 10 digits.
     InvalidCommodityCode,
     /// An amount is not a decimal number.
     InvalidAmount,
     /// An amount is negative.
     NegativeValue,
+    /// An amount is above the plausibility limit (10^17).
+    AbsurdValue,
+    /// A quantity or weight is not a number.
+    InvalidQuantity,
+    /// An item's unit price times quantity disagrees with its declared total.
+    MismatchedTotals,
     /// A date is not in a recognised single-window format.
     MalformedDate,
     /// An item number is not a positive integer.
@@ -45,29 +57,41 @@ pub enum RejectReason {
     NoItems,
     /// A canonical protobuf record between stages could not be decoded.
     UndecodableRecord,
+    /// A JSON message does not fit the schema.
+    MalformedJson,
+    /// No (currency, month) conversion rate exists for a declared value.
+    MissingExchangeRate,
 }
 
 impl RejectReason {
     /// All reasons, for documentation and for pre-registering metrics.
-    pub const ALL: [RejectReason; 18] = [
+    pub const ALL: [RejectReason; 26] = [
         RejectReason::PayloadTooLarge,
         RejectReason::InvalidEncoding,
         RejectReason::MalformedXml,
         RejectReason::UnknownRoot,
         RejectReason::MissingField,
         RejectReason::InvalidDirection,
+        RejectReason::InvalidAppType,
+        RejectReason::InvalidStatus,
         RejectReason::InvalidSupervisionMode,
         RejectReason::UnknownSupervisionMode,
         RejectReason::UnknownCountry,
         RejectReason::UnknownCurrency,
+        RejectReason::UnknownTransportMode,
         RejectReason::InvalidCommodityCode,
         RejectReason::InvalidAmount,
         RejectReason::NegativeValue,
+        RejectReason::AbsurdValue,
+        RejectReason::InvalidQuantity,
+        RejectReason::MismatchedTotals,
         RejectReason::MalformedDate,
         RejectReason::InvalidItemNumber,
         RejectReason::DuplicateItemNumber,
         RejectReason::NoItems,
         RejectReason::UndecodableRecord,
+        RejectReason::MalformedJson,
+        RejectReason::MissingExchangeRate,
     ];
 
     /// Stable snake_case name.
@@ -79,18 +103,26 @@ impl RejectReason {
             RejectReason::UnknownRoot => "unknown_root",
             RejectReason::MissingField => "missing_field",
             RejectReason::InvalidDirection => "invalid_direction",
+            RejectReason::InvalidAppType => "invalid_app_type",
+            RejectReason::InvalidStatus => "invalid_status",
             RejectReason::InvalidSupervisionMode => "invalid_supervision_mode",
             RejectReason::UnknownSupervisionMode => "unknown_supervision_mode",
             RejectReason::UnknownCountry => "unknown_country",
             RejectReason::UnknownCurrency => "unknown_currency",
+            RejectReason::UnknownTransportMode => "unknown_transport_mode",
             RejectReason::InvalidCommodityCode => "invalid_commodity_code",
             RejectReason::InvalidAmount => "invalid_amount",
             RejectReason::NegativeValue => "negative_value",
+            RejectReason::AbsurdValue => "absurd_value",
+            RejectReason::InvalidQuantity => "invalid_quantity",
+            RejectReason::MismatchedTotals => "mismatched_totals",
             RejectReason::MalformedDate => "malformed_date",
             RejectReason::InvalidItemNumber => "invalid_item_number",
             RejectReason::DuplicateItemNumber => "duplicate_item_number",
             RejectReason::NoItems => "no_items",
             RejectReason::UndecodableRecord => "undecodable_record",
+            RejectReason::MalformedJson => "malformed_json",
+            RejectReason::MissingExchangeRate => "missing_exchange_rate",
         }
     }
 }

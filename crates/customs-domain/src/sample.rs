@@ -7,7 +7,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::model::{Declaration, Direction, Item, Money};
+use crate::model::{AppType, Declaration, Direction, Item, MessageType, Money};
 use crate::reject::RejectReason;
 
 /// (supervision mode, direction) pairs in feed order; one cycle is 20 rows.
@@ -37,6 +37,7 @@ const MIX: &[(&str, Direction)] = &[
 const PARTNERS: &[&str] = &["USA", "JPN", "DEU", "KOR", "HKG", "VNM", "AUS", "GBR"];
 const CURRENCIES: &[&str] = &["USD", "USD", "USD", "EUR", "JPY", "CNY"];
 const OFFICES: &[&str] = &["2921", "2244", "5316", "2225", "0101"];
+const DISTRICTS: &[&str] = &["33189", "31011", "44030", "32059", "11010"];
 const COMMODITIES: &[&str] = &[
     "6403990090",
     "8517130000",
@@ -57,34 +58,62 @@ fn sample_declaration(index: usize) -> Declaration {
         Direction::Import => 0,
         Direction::Export => 1,
     };
+    let partner = PARTNERS[index % PARTNERS.len()];
     let num_items = 1 + index % 3;
     let items = (0..num_items)
         .map(|item| {
-            let cents = 100_000 + ((index * 7_919 + item * 104_729) % 5_000_000) as i64;
+            let quantity = Decimal::from(1 + (index * 31 + item * 17) % 500);
+            let unit_price =
+                Decimal::new(100 + ((index * 7_919 + item * 104_729) % 99_900) as i64, 2);
+            let (origin, destination) = match direction {
+                Direction::Import => (Some(partner.to_owned()), None),
+                Direction::Export => (Some("CHN".to_owned()), Some(partner.to_owned())),
+            };
             Item {
                 item_no: item as u32 + 1,
                 commodity_code: COMMODITIES[(index + item) % COMMODITIES.len()].to_owned(),
+                quantity: Some(quantity),
+                unit: Some("007".to_owned()),
+                unit_price: Some(unit_price),
                 declared_total: Money {
-                    amount: Decimal::new(cents, 2),
+                    amount: unit_price * quantity,
                     currency: CURRENCIES[(index + item) % CURRENCIES.len()].to_owned(),
                 },
-                origin_country: Some("CHN".to_owned()),
+                origin_country: origin,
+                destination_country: destination,
+                district_code: Some(DISTRICTS[(index + item) % DISTRICTS.len()].to_owned()),
             }
         })
         .collect();
     Declaration {
         id: format!("{office}2026{ie_digit}{:09}", index + 1),
-        message_type: "DecMessage".to_owned(),
+        message_type: MessageType::DecMessage,
+        app_type: AppType::New,
+        guid: None,
+        cop_no: None,
         direction,
         supervision_mode: mode.to_owned(),
         customs_office: office.to_owned(),
-        partner_country: PARTNERS[index % PARTNERS.len()].to_owned(),
-        declared_at: format!(
+        ie_port: Some(office.to_owned()),
+        trade_country: partner.to_owned(),
+        transport_mode: Some(["2", "5", "4", "3"][index % 4].to_owned()),
+        transaction_terms: Some(
+            if direction == Direction::Export {
+                "3"
+            } else {
+                "1"
+            }
+            .to_owned(),
+        ),
+        declared_at: Some(format!(
             "2026-11-{:02}T{:02}:{:02}:00",
             1 + index % 26,
             index % 24,
             index % 60
-        ),
+        )),
+        gross_weight_kg: Some(Decimal::new(1_000 + (index as i64 * 37) % 90_000, 1)),
+        net_weight_kg: Some(Decimal::new(900 + (index as i64 * 37) % 80_000, 1)),
+        statistics_flag: None,
         items,
     }
 }
@@ -147,6 +176,7 @@ pub fn sample_rejects() -> Vec<(Vec<u8>, RejectReason, &'static str)> {
 mod tests {
     use super::*;
     use crate::codes::CodeTables;
+    use crate::model::Event;
     use crate::parse::{ParseLimits, parse_message};
     use crate::render::render_dec_message;
 
@@ -156,7 +186,7 @@ mod tests {
         for declaration in sample_declarations(60) {
             let xml = render_dec_message(&declaration);
             let parsed = parse_message(xml.as_bytes(), &tables, ParseLimits::default());
-            assert_eq!(parsed.as_ref(), Ok(&declaration));
+            assert_eq!(parsed, Ok(vec![Event::Declaration(declaration)]));
         }
     }
 
@@ -168,7 +198,11 @@ mod tests {
             match stage {
                 "ingest" => assert_eq!(parsed.err().map(|r| r.reason), Some(reason)),
                 _ => {
-                    let declaration = parsed.unwrap_or_else(|r| panic!("{r}"));
+                    let Some(Event::Declaration(declaration)) =
+                        parsed.unwrap_or_else(|r| panic!("{r}")).pop()
+                    else {
+                        panic!("expected a declaration");
+                    };
                     let classified = crate::classify::classify(&declaration, &tables);
                     assert_eq!(classified.err().map(|r| r.reason), Some(reason));
                 }

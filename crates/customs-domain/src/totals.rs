@@ -22,6 +22,10 @@ pub struct TotalsRow {
     pub num_items: u64,
     /// Declared value per ISO 4217 currency.
     pub declared_value: BTreeMap<String, Decimal>,
+    /// Value in CNY at the monthly customs rates.
+    pub value_cny: Decimal,
+    /// Value in USD at the monthly customs rates.
+    pub value_usd: Decimal,
 }
 
 /// What [`Totals::record`] did with a declaration.
@@ -31,6 +35,9 @@ pub enum Recorded {
     Counted,
     /// The identity was already counted: ignored.
     Duplicate,
+    /// The supervision mode does not count in trade statistics (movements
+    /// within special areas): remembered, not added.
+    Excluded,
 }
 
 /// All-time totals per (category, direction), deduplicated by declaration id.
@@ -52,10 +59,15 @@ impl Totals {
         if !self.counted_ids.insert(declaration.id.clone()) {
             return Recorded::Duplicate;
         }
+        if !classified.classification.in_trade_statistics {
+            return Recorded::Excluded;
+        }
         let key = (classified.classification.category, declaration.direction);
         let row = self.rows.entry(key).or_default();
         row.num_declarations += 1;
         row.num_items += declaration.items.len() as u64;
+        row.value_cny += classified.valuation.total_cny;
+        row.value_usd += classified.valuation.total_usd;
         for item in &declaration.items {
             *row.declared_value
                 .entry(item.declared_total.currency.clone())
@@ -71,9 +83,9 @@ impl Totals {
             .map(|((category, direction), row)| (*category, *direction, row))
     }
 
-    /// Distinct declarations counted.
+    /// Distinct declarations counted in the rows.
     pub fn num_declarations(&self) -> u64 {
-        self.counted_ids.len() as u64
+        self.rows.values().map(|row| row.num_declarations).sum()
     }
 }
 
@@ -81,43 +93,46 @@ impl Totals {
 mod tests {
     use super::*;
     use crate::classify::Classification;
-    use crate::model::{Declaration, Item, Money};
+    use crate::model::{Item, Money};
 
     fn classified(
         id: &str,
         category: TradeCategory,
         amounts: &[(i64, &str)],
     ) -> ClassifiedDeclaration {
-        let items = amounts
+        let mut declaration = crate::sample::sample_declarations(1).remove(0);
+        declaration.id = id.into();
+        declaration.direction = Direction::Export;
+        declaration.items = amounts
             .iter()
             .enumerate()
             .map(|(index, (cents, currency))| Item {
                 item_no: index as u32 + 1,
                 commodity_code: "6403990090".into(),
+                quantity: None,
+                unit: None,
+                unit_price: None,
                 declared_total: Money {
                     amount: Decimal::new(*cents, 2),
                     currency: (*currency).into(),
                 },
                 origin_country: None,
+                destination_country: None,
+                district_code: None,
             })
             .collect();
+        let valuation = crate::valuation::value(&declaration, &crate::CodeTables::embedded())
+            .unwrap_or_else(|r| panic!("{r}"));
         ClassifiedDeclaration {
-            declaration: Declaration {
-                id: id.into(),
-                message_type: "DecMessage".into(),
-                direction: Direction::Export,
-                supervision_mode: "0110".into(),
-                customs_office: "2921".into(),
-                partner_country: "USA".into(),
-                declared_at: String::new(),
-                items,
-            },
+            declaration,
+            valuation,
             classification: Classification {
                 category,
                 subcategory: None,
                 statistics_group: "10".into(),
                 explanation: String::new(),
                 flag: None,
+                in_trade_statistics: true,
             },
         }
     }
@@ -146,6 +161,14 @@ mod tests {
         // 0.10 + 0.20 + 0.01 is exactly 0.31: no binary floating point.
         assert_eq!(row.declared_value.get("USD"), Some(&Decimal::new(31, 2)));
         assert_eq!(row.declared_value.get("EUR"), Some(&Decimal::new(5, 2)));
+        assert_eq!(totals.num_declarations(), 2);
+        assert_eq!(
+            row.value_cny,
+            first.valuation.total_cny + second.valuation.total_cny
+        );
+        let mut special_area = classified("C", TradeCategory::Other, &[(1, "USD")]);
+        special_area.classification.in_trade_statistics = false;
+        assert_eq!(totals.record(&special_area), Recorded::Excluded);
         assert_eq!(totals.num_declarations(), 2);
     }
 }

@@ -22,6 +22,9 @@ pub struct Config {
     pub max_payload_bytes: usize,
     /// Create the service's topics at start when they are missing.
     pub create_topics: bool,
+    /// Directory whose CSV files replace the embedded code tables of the
+    /// same name (see `crates/customs-domain/data/`); none = embedded only.
+    pub code_tables_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
             },
             max_payload_bytes: ParseLimits::default().max_payload_bytes,
             create_topics: true,
+            code_tables_dir: None,
         }
     }
 }

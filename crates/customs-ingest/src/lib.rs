@@ -1,7 +1,9 @@
 //! Ingest service: raw single-window messages → canonical declarations.
 //!
-//! Reads raw XML from the raw topic, parses and validates it with the domain
-//! crate, and publishes a `customs.v1.Declaration` keyed by declaration id.
+//! Reads raw messages (single-window XML of every supported type, or JSON)
+//! from the raw topic, parses and validates them with the domain crate, and
+//! publishes one `customs.v1.Event` per declaration, inventory, receipt or
+//! summary result, keyed by the event's identity.
 //! Whatever it cannot accept goes to the dead-letter topic with the original
 //! bytes and a reason header, counted in
 //! `customs_ingest_messages_rejected_total{reason}`. Nothing is dropped.
@@ -14,6 +16,7 @@ mod config;
 mod transform;
 
 pub use config::Config;
+use customs_domain::CodeTables;
 use customs_kafka::stage::{Stage, StageError, StageTopics};
 use tokio_util::sync::CancellationToken;
 pub use transform::IngestTransform;
@@ -27,6 +30,9 @@ pub enum Error {
     /// Topics could not be created.
     #[error("topic set-up failed: {0}")]
     Topics(#[source] customs_kafka::KafkaError),
+    /// The configured code tables could not be read.
+    #[error(transparent)]
+    CodeTables(customs_domain::codes::TableError),
     /// The stage failed.
     #[error(transparent)]
     Stage(#[from] StageError),
@@ -52,6 +58,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             dead_letter: topics.dead_letter.clone(),
         },
     );
-    let transform = IngestTransform::new(config.parse_limits());
+    let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
+        .map_err(Error::CodeTables)?;
+    let transform = IngestTransform::new(tables, config.parse_limits());
     Ok(stage.run_blocking(transform, shutdown).await?)
 }

@@ -1,4 +1,4 @@
-//! The ingest transform: raw bytes → `customs.v1.Declaration` or a dead letter.
+//! The ingest transform: raw bytes → `customs.v1.Event`s or one dead letter.
 
 use customs_domain::CodeTables;
 use customs_domain::parse::{ParseLimits, parse_message};
@@ -13,32 +13,38 @@ pub struct IngestTransform {
 }
 
 impl IngestTransform {
-    /// A transform with the embedded code tables.
-    pub fn new(limits: ParseLimits) -> Self {
-        IngestTransform {
-            tables: CodeTables::embedded(),
-            limits,
-        }
+    /// A transform over the given code tables.
+    pub fn new(tables: CodeTables, limits: ParseLimits) -> Self {
+        IngestTransform { tables, limits }
     }
 }
 
 impl Transform for IngestTransform {
-    fn transform(&mut self, record: &Record<'_>) -> Output {
+    fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) {
         match parse_message(record.payload, &self.tables, self.limits) {
-            Ok(declaration) => {
-                let mut message = v1::Declaration::from(&declaration);
-                message.source_topic = record.topic.to_owned();
-                message.source_partition = record.partition;
-                message.source_offset = record.offset;
-                Output::Publish {
-                    key: declaration.id.into_bytes(),
-                    payload: message.encode_to_vec(),
+            Ok(events) => {
+                let source = v1::Source {
+                    topic: record.topic.to_owned(),
+                    partition: record.partition,
+                    offset: record.offset,
+                };
+                for event in &events {
+                    metrics::counter!("customs_ingest_events_total", "message_type" => event.message_type().as_str())
+                        .increment(1);
+                    let message = v1::Event {
+                        kind: Some(v1::event::Kind::from(event)),
+                        source: Some(source.clone()),
+                    };
+                    outputs.push(Output::Publish {
+                        key: event.id().as_bytes().to_vec(),
+                        payload: message.encode_to_vec(),
+                    });
                 }
             }
-            Err(rejection) => Output::DeadLetter {
+            Err(rejection) => outputs.push(Output::DeadLetter {
                 reason: rejection.reason,
                 detail: rejection.detail,
-            },
+            }),
         }
     }
 }
@@ -49,7 +55,7 @@ mod tests {
 
     use super::*;
 
-    fn run(payload: &[u8]) -> Output {
+    fn run(payload: &[u8]) -> Vec<Output> {
         let record = Record {
             topic: "raw",
             partition: 2,
@@ -57,29 +63,41 @@ mod tests {
             key: None,
             payload,
         };
-        IngestTransform::new(ParseLimits::default()).transform(&record)
+        let mut outputs = Vec::new();
+        IngestTransform::new(CodeTables::embedded(), ParseLimits::default())
+            .transform(&record, &mut outputs);
+        outputs
     }
 
     #[test]
-    fn valid_xml_becomes_a_keyed_declaration_with_its_source() {
-        let xml = include_bytes!("../../customs-domain/fixtures/dec_export_general_trade.xml");
-        let Output::Publish { key, payload } = run(xml) else {
+    fn valid_xml_becomes_keyed_events_with_their_source() {
+        let xml = include_bytes!("../../customs-domain/fixtures/ceb621_import_inventory.xml");
+        let outputs = run(xml);
+        assert_eq!(outputs.len(), 2, "one event per inventory");
+        let Output::Publish { key, payload } = &outputs[1] else {
+            panic!("expected an event");
+        };
+        assert_eq!(key, b"299120261000000077");
+        let decoded = v1::Event::decode(payload.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        let source = decoded.source.unwrap_or_default();
+        assert_eq!((source.partition, source.offset), (2, 41));
+        let Some(v1::event::Kind::Declaration(declaration)) = decoded.kind else {
             panic!("expected a declaration");
         };
-        assert_eq!(key, b"292120181000012345");
-        let decoded = v1::Declaration::decode(payload.as_slice()).map_err(|e| e.to_string());
-        let decoded = decoded.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(decoded.supervision_mode, "0110");
-        assert_eq!((decoded.source_partition, decoded.source_offset), (2, 41));
-        assert_eq!(decoded.items.len(), 2);
+        assert_eq!(declaration.supervision_mode, "9610");
+        assert!(
+            !String::from_utf8_lossy(payload).contains("张三"),
+            "no personal data downstream"
+        );
     }
 
     #[test]
-    fn garbage_becomes_a_dead_letter_with_reason() {
-        let Output::DeadLetter { reason, detail } = run(b"<DecMessage><oops>") else {
-            panic!("expected a dead letter");
+    fn garbage_becomes_one_dead_letter_with_reason() {
+        let outputs = run(b"<DecMessage><oops>");
+        let [Output::DeadLetter { reason, detail }] = outputs.as_slice() else {
+            panic!("expected one dead letter");
         };
-        assert_eq!(reason, RejectReason::MalformedXml);
+        assert_eq!(*reason, RejectReason::MalformedXml);
         assert!(!detail.is_empty());
     }
 }

@@ -81,8 +81,10 @@ pub enum Output {
 
 /// A pure function of one record, run inside the loop.
 pub trait Transform: Send + 'static {
-    /// Maps one input record to its outputs.
-    fn transform(&mut self, record: &Record<'_>) -> Output;
+    /// Maps one input record to its outputs, appended to `outputs`: records
+    /// for the output topic (one raw message may hold several events), or a
+    /// single dead letter when the record is poison.
+    fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>);
 }
 
 /// Why a stage stopped.
@@ -325,6 +327,7 @@ impl Stage {
         transform: &mut impl Transform,
     ) -> Result<BatchTally, KafkaError> {
         let mut tally = BatchTally::default();
+        let mut outputs = Vec::new();
         producer.begin_transaction()?;
         for message in batch {
             let record = Record {
@@ -335,32 +338,36 @@ impl Stage {
                 payload: message.payload().unwrap_or_default(),
             };
             tally.consumed += 1;
-            match transform.transform(&record) {
-                Output::Publish { key, payload } => {
-                    send(
-                        producer,
-                        BaseRecord::to(&self.topics.output)
-                            .key(&key)
-                            .payload(&payload),
-                    )?;
-                    tally.published += 1;
-                }
-                Output::DeadLetter { reason, detail } => {
-                    let headers: OwnedHeaders = dead_letter::headers(
-                        self.service,
-                        reason,
-                        &detail,
-                        (record.topic, record.partition, record.offset),
-                    );
-                    let mut dead = BaseRecord::to(&self.topics.dead_letter)
-                        .payload(record.payload)
-                        .headers(headers);
-                    if let Some(key) = record.key {
-                        dead = dead.key(key);
+            outputs.clear();
+            transform.transform(&record, &mut outputs);
+            for output in outputs.drain(..) {
+                match output {
+                    Output::Publish { key, payload } => {
+                        send(
+                            producer,
+                            BaseRecord::to(&self.topics.output)
+                                .key(&key)
+                                .payload(&payload),
+                        )?;
+                        tally.published += 1;
                     }
-                    send(producer, dead)?;
-                    tally.rejected.push(reason);
-                    tracing::debug!(service = self.service, %reason, "dead letter");
+                    Output::DeadLetter { reason, detail } => {
+                        let headers: OwnedHeaders = dead_letter::headers(
+                            self.service,
+                            reason,
+                            &detail,
+                            (record.topic, record.partition, record.offset),
+                        );
+                        let mut dead = BaseRecord::to(&self.topics.dead_letter)
+                            .payload(record.payload)
+                            .headers(headers);
+                        if let Some(key) = record.key {
+                            dead = dead.key(key);
+                        }
+                        send(producer, dead)?;
+                        tally.rejected.push(reason);
+                        tracing::debug!(service = self.service, %reason, "dead letter");
+                    }
                 }
             }
         }

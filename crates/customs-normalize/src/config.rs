@@ -19,6 +19,9 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Create the service's topics at start when they are missing.
     pub create_topics: bool,
+    /// Directory whose CSV files replace the embedded code tables of the
+    /// same name (supervision modes, exchange rates, ...); none = embedded only.
+    pub code_tables_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
                 ..TelemetryConfig::default()
             },
             create_topics: true,
+            code_tables_dir: None,
         }
     }
 }

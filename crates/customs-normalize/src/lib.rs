@@ -1,12 +1,14 @@
 //! Normalize service: canonical declarations → classified declarations.
 //!
-//! Reads `customs.v1.Declaration` records, classifies each by its four-digit
-//! supervision mode into the trade categories of DOMAIN.md §3 and publishes a
-//! `customs.v1.ClassifiedDeclaration` keyed by declaration id. A record that
-//! does not decode, or whose supervision mode is not in the code table, goes
-//! to the dead-letter topic with its reason; a direction the mode does not
-//! allow is published with a flag and counted in
-//! `customs_normalize_declarations_flagged_total`.
+//! Reads `customs.v1.Event` records. Each declaration is classified by its
+//! four-digit supervision mode into the trade categories of DOMAIN.md §3 and
+//! valued in CNY and USD at the monthly rate, and published as a
+//! `customs.v1.ClassifiedEvent` keyed by declaration id; receipts and summary
+//! results pass through unchanged for the aggregate's lifecycle. A record that
+//! does not decode, whose supervision mode is not in the code table, or that
+//! has no exchange rate for its month goes to the dead-letter topic with its
+//! reason; a direction the mode does not allow is published with a flag and
+//! counted in `customs_normalize_declarations_flagged_total`.
 //!
 //! Delivery guarantee: exactly-once into the classified and dead-letter
 //! topics (see `customs_kafka::stage`).
@@ -15,6 +17,7 @@ mod config;
 mod transform;
 
 pub use config::Config;
+use customs_domain::CodeTables;
 use customs_kafka::stage::{Stage, StageError, StageTopics};
 use tokio_util::sync::CancellationToken;
 pub use transform::NormalizeTransform;
@@ -28,6 +31,9 @@ pub enum Error {
     /// Topics could not be created.
     #[error("topic set-up failed: {0}")]
     Topics(#[source] customs_kafka::KafkaError),
+    /// The configured code tables could not be read.
+    #[error(transparent)]
+    CodeTables(customs_domain::codes::TableError),
     /// The stage failed.
     #[error(transparent)]
     Stage(#[from] StageError),
@@ -57,7 +63,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             dead_letter: topics.dead_letter.clone(),
         },
     );
+    let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
+        .map_err(Error::CodeTables)?;
     Ok(stage
-        .run_blocking(NormalizeTransform::new(), shutdown)
+        .run_blocking(NormalizeTransform::new(tables), shutdown)
         .await?)
 }

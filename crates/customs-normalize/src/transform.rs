@@ -1,50 +1,26 @@
-//! The normalize transform: `Declaration` → `ClassifiedDeclaration` or a dead letter.
+//! The normalize transform: `Event` → `ClassifiedEvent` or a dead letter.
 
-use customs_domain::{ClassifiedDeclaration, CodeTables, Declaration, RejectReason, classify};
+use customs_domain::{
+    ClassifiedDeclaration, CodeTables, Declaration, Event, RejectReason, Rejection, classify, value,
+};
 use customs_kafka::{Output, Record, Transform};
 use customs_proto::v1;
 use prost::Message;
 
-/// Decodes, classifies and re-encodes one declaration.
+/// Decodes, classifies, values and re-encodes one event.
 pub struct NormalizeTransform {
     tables: CodeTables,
 }
 
 impl NormalizeTransform {
-    /// A transform with the embedded code tables.
-    pub fn new() -> Self {
-        NormalizeTransform {
-            tables: CodeTables::embedded(),
-        }
+    /// A transform over the given code tables.
+    pub fn new(tables: CodeTables) -> Self {
+        NormalizeTransform { tables }
     }
-}
 
-impl Default for NormalizeTransform {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Transform for NormalizeTransform {
-    fn transform(&mut self, record: &Record<'_>) -> Output {
-        let declaration = match decode(record.payload) {
-            Ok(declaration) => declaration,
-            Err(detail) => {
-                return Output::DeadLetter {
-                    reason: RejectReason::UndecodableRecord,
-                    detail,
-                };
-            }
-        };
-        let classification = match classify(&declaration, &self.tables) {
-            Ok(classification) => classification,
-            Err(rejection) => {
-                return Output::DeadLetter {
-                    reason: rejection.reason,
-                    detail: rejection.detail,
-                };
-            }
-        };
+    fn classified(&self, declaration: Declaration) -> Result<ClassifiedDeclaration, Rejection> {
+        let classification = classify(&declaration, &self.tables)?;
+        let valuation = value(&declaration, &self.tables)?;
         let category = classification.category.as_str();
         let direction = declaration.direction.as_str();
         metrics::counter!("customs_normalize_declarations_classified_total", "category" => category, "direction" => direction)
@@ -53,21 +29,60 @@ impl Transform for NormalizeTransform {
             metrics::counter!("customs_normalize_declarations_flagged_total", "category" => category, "direction" => direction)
                 .increment(1);
         }
-        let classified = ClassifiedDeclaration {
+        Ok(ClassifiedDeclaration {
             declaration,
             classification,
-        };
-        Output::Publish {
-            key: classified.declaration.id.clone().into_bytes(),
-            payload: v1::ClassifiedDeclaration::from(&classified).encode_to_vec(),
-        }
+            valuation,
+        })
     }
 }
 
-fn decode(payload: &[u8]) -> Result<Declaration, String> {
-    let message = v1::Declaration::decode(payload)
-        .map_err(|err| format!("not a customs.v1.Declaration: {err}"))?;
-    Declaration::try_from(message).map_err(|err| format!("invalid customs.v1.Declaration: {err}"))
+impl Transform for NormalizeTransform {
+    fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) {
+        let decoded = v1::Event::decode(record.payload)
+            .map_err(|err| format!("not a customs.v1.Event: {err}"))
+            .and_then(|message| {
+                let source = message.source.clone();
+                Event::try_from(message)
+                    .map(|event| (event, source))
+                    .map_err(|err| format!("invalid customs.v1.Event: {err}"))
+            });
+        let (event, source) = match decoded {
+            Ok(decoded) => decoded,
+            Err(detail) => {
+                outputs.push(Output::DeadLetter {
+                    reason: RejectReason::UndecodableRecord,
+                    detail,
+                });
+                return;
+            }
+        };
+        let key = event.id().as_bytes().to_vec();
+        let kind = match event {
+            Event::Declaration(declaration) => match self.classified(declaration) {
+                Ok(classified) => v1::classified_event::Kind::Declaration((&classified).into()),
+                Err(rejection) => {
+                    outputs.push(Output::DeadLetter {
+                        reason: rejection.reason,
+                        detail: rejection.detail,
+                    });
+                    return;
+                }
+            },
+            Event::Receipt(receipt) => v1::classified_event::Kind::Receipt((&receipt).into()),
+            Event::SummaryResult(summary) => {
+                v1::classified_event::Kind::SummaryResult((&summary).into())
+            }
+        };
+        let message = v1::ClassifiedEvent {
+            kind: Some(kind),
+            source,
+        };
+        outputs.push(Output::Publish {
+            key,
+            payload: message.encode_to_vec(),
+        });
+    }
 }
 
 #[cfg(test)]
@@ -77,61 +92,102 @@ mod tests {
 
     use super::*;
 
-    fn run(payload: &[u8]) -> Output {
+    fn run(payload: &[u8]) -> Vec<Output> {
         let record = Record {
-            topic: "declarations",
+            topic: "events",
             partition: 0,
             offset: 7,
             key: None,
             payload,
         };
-        NormalizeTransform::new().transform(&record)
+        let mut outputs = Vec::new();
+        NormalizeTransform::new(CodeTables::embedded()).transform(&record, &mut outputs);
+        outputs
+    }
+
+    fn events(xml: &str) -> Vec<Vec<u8>> {
+        parse_message(
+            xml.as_bytes(),
+            &CodeTables::embedded(),
+            ParseLimits::default(),
+        )
+        .unwrap_or_else(|r| panic!("{r}"))
+        .iter()
+        .map(|event| {
+            v1::Event {
+                kind: Some(v1::event::Kind::from(event)),
+                source: None,
+            }
+            .encode_to_vec()
+        })
+        .collect()
     }
 
     #[test]
-    fn classifies_a_declaration() {
-        let xml = include_bytes!("../../customs-domain/fixtures/dec_wrapped_import_ecommerce.xml");
-        let declaration = parse_message(xml, &CodeTables::embedded(), ParseLimits::default())
-            .unwrap_or_else(|r| panic!("{r}"));
-        let Output::Publish { payload, .. } =
-            run(&v1::Declaration::from(&declaration).encode_to_vec())
+    fn classifies_and_values_a_declaration() {
+        let xml = include_str!("../../customs-domain/fixtures/ceb621_import_inventory.xml");
+        let outputs = run(&events(xml)[0]);
+        let [Output::Publish { payload, .. }] = outputs.as_slice() else {
+            panic!("expected one classified event");
+        };
+        let Some(v1::classified_event::Kind::Declaration(wire)) =
+            v1::ClassifiedEvent::decode(payload.as_slice())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .kind
         else {
             panic!("expected a classified declaration");
         };
-        let classified = v1::ClassifiedDeclaration::decode(payload.as_slice())
-            .map_err(|e| e.to_string())
-            .and_then(|m| ClassifiedDeclaration::try_from(m).map_err(|e| e.to_string()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let classified = ClassifiedDeclaration::try_from(wire).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             classified.classification.category,
             TradeCategory::CrossBorderEcommerce
         );
         assert_eq!(
             classified.classification.subcategory.as_deref(),
-            Some("retail_direct")
+            Some("retail_bonded")
         );
-        assert_eq!(classified.declaration, declaration);
+        assert_eq!(classified.valuation.month, "2026-11");
+        assert_eq!(
+            classified.valuation.total_cny,
+            "1134".parse().unwrap_or_default(),
+            "537 + 597 CNY"
+        );
     }
 
     #[test]
-    fn undecodable_and_unknown_mode_are_dead_letters() {
-        let Output::DeadLetter { reason, .. } = run(b"\xff\xff\xff") else {
-            panic!("expected a dead letter");
+    fn receipts_pass_through() {
+        let xml = include_str!("../../customs-domain/fixtures/ceb622_receipts.xml");
+        let outputs = run(&events(xml)[1]);
+        let [Output::Publish { key, payload }] = outputs.as_slice() else {
+            panic!("expected one event");
         };
-        assert_eq!(reason, RejectReason::UndecodableRecord);
-        let xml = include_str!("../../customs-domain/fixtures/dec_export_general_trade.xml")
-            .replace("<TradeMode>110<", "<TradeMode>7777<");
-        let declaration = parse_message(
-            xml.as_bytes(),
-            &CodeTables::embedded(),
-            ParseLimits::default(),
-        )
-        .unwrap_or_else(|r| panic!("{r}"));
-        let Output::DeadLetter { reason, .. } =
-            run(&v1::Declaration::from(&declaration).encode_to_vec())
-        else {
-            panic!("expected a dead letter");
+        assert_eq!(key, b"7F3E2A10-5B6C-4D8E-9F01-23456789ABCD");
+        let kind = v1::ClassifiedEvent::decode(payload.as_slice())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .kind;
+        assert!(matches!(kind, Some(v1::classified_event::Kind::Receipt(r)) if r.status == 800));
+    }
+
+    #[test]
+    fn undecodable_unknown_mode_and_missing_rate_are_dead_letters() {
+        let reason = |outputs: Vec<Output>| match outputs.as_slice() {
+            [Output::DeadLetter { reason, .. }] => Some(*reason),
+            _ => None,
         };
-        assert_eq!(reason, RejectReason::UnknownSupervisionMode);
+        assert_eq!(
+            reason(run(b"\xff\xff\xff")),
+            Some(RejectReason::UndecodableRecord)
+        );
+        let fixture = include_str!("../../customs-domain/fixtures/dec_export_general_trade.xml");
+        let unknown_mode = fixture.replace("<TradeMode>110<", "<TradeMode>7777<");
+        assert_eq!(
+            reason(run(&events(&unknown_mode)[0])),
+            Some(RejectReason::UnknownSupervisionMode)
+        );
+        let too_old = fixture.replace("<DDate>20180118164707<", "<DDate>19990118164707<");
+        assert_eq!(
+            reason(run(&events(&too_old)[0])),
+            Some(RejectReason::MissingExchangeRate)
+        );
     }
 }

@@ -24,6 +24,38 @@ pub(crate) fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a st
     }
 }
 
+/// An optional field: `None` when absent or blank, else the trimmed text.
+pub(crate) fn optional(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|text| !text.is_empty())
+}
+
+/// An optional non-negative decimal (quantities, weights, prices).
+pub(crate) fn optional_amount(
+    value: Option<&str>,
+    field: &str,
+) -> Result<Option<Decimal>, Rejection> {
+    optional(value)
+        .map(|text| quantity(text, field))
+        .transpose()
+}
+
+/// A quantity or weight: a non-negative decimal.
+pub(crate) fn quantity(value: &str, field: &str) -> Result<Decimal, Rejection> {
+    let parsed = Decimal::from_str(value).map_err(|_| {
+        Rejection::new(
+            RejectReason::InvalidQuantity,
+            format!("{field} {value:?} is not a number"),
+        )
+    })?;
+    if parsed.is_sign_negative() && !parsed.is_zero() {
+        return Err(Rejection::new(
+            RejectReason::NegativeValue,
+            format!("{field} is negative ({value})"),
+        ));
+    }
+    Ok(parsed.normalize())
+}
+
 /// `I` / `E` to a direction.
 pub(crate) fn direction(value: &str, field: &str) -> Result<Direction, Rejection> {
     match value {
@@ -71,6 +103,14 @@ pub(crate) fn currency(value: &str, field: &str, tables: &CodeTables) -> Result<
 
 /// A non-negative, plausible decimal amount.
 pub(crate) fn amount(value: &str, field: &str) -> Result<Decimal, Rejection> {
+    // Plain decimal notation only: no exponents, separators or signs but `-`.
+    let plain = value.strip_prefix('-').unwrap_or(value);
+    if plain.is_empty() || !plain.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(Rejection::new(
+            RejectReason::InvalidAmount,
+            format!("{field} {value:?} is not a decimal number"),
+        ));
+    }
     let parsed = Decimal::from_str(value).map_err(|_| {
         Rejection::new(
             RejectReason::InvalidAmount,
@@ -85,21 +125,28 @@ pub(crate) fn amount(value: &str, field: &str) -> Result<Decimal, Rejection> {
     }
     if parsed > ABSURD_AMOUNT {
         return Err(Rejection::new(
-            RejectReason::InvalidAmount,
+            RejectReason::AbsurdValue,
             format!("{field} {value} exceeds the plausibility limit {ABSURD_AMOUNT}"),
         ));
     }
     Ok(parsed.normalize())
 }
 
-/// A ten-digit commodity code.
-pub(crate) fn commodity_code(value: &str, field: &str) -> Result<String, Rejection> {
-    if value.len() == 10 && value.bytes().all(|b| b.is_ascii_digit()) {
+/// A ten-digit commodity code, or a four-digit heading where `allow_heading`
+/// (simplified export inventories, `statisticsFlag` A).
+pub(crate) fn commodity_code(
+    value: &str,
+    field: &str,
+    allow_heading: bool,
+) -> Result<String, Rejection> {
+    let digits = value.bytes().all(|b| b.is_ascii_digit());
+    if digits && (value.len() == 10 || (allow_heading && value.len() == 4)) {
         return Ok(value.to_owned());
     }
+    let expected = if allow_heading { "10 or 4" } else { "10" };
     Err(Rejection::new(
         RejectReason::InvalidCommodityCode,
-        format!("{field} {value:?} is not 10 digits"),
+        format!("{field} {value:?} is not {expected} digits"),
     ))
 }
 
@@ -116,13 +163,14 @@ pub(crate) fn item_number(value: &str, field: &str) -> Result<u32, Rejection> {
 
 /// A single-window date or date-time, as ISO 8601 local time (UTC+8).
 ///
-/// Accepts `YYYYMMDD`, `YYYYMMDDhhmmss`, `YYYYMMDDhhmmssSSS`, `YYYY-MM-DD`
-/// and `YYYY-MM-DD hh:mm:ss`.
+/// Accepts `YYYYMMDD`, `YYYYMMDDhhmmss`, `YYYYMMDDhhmmssSSS`, `YYYY-MM-DD`,
+/// `YYYY-MM-DD hh:mm:ss` and the ISO forms this function returns, so it is
+/// idempotent. Milliseconds are kept (`.SSS`) when given.
 pub(crate) fn date_time(value: &str, field: &str) -> Result<String, Rejection> {
     let digits: String = value.chars().filter(char::is_ascii_digit).collect();
     let separators_ok = value
         .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | ':' | 'T'));
+        .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | ':' | 'T' | '.'));
     let bad = || {
         Rejection::new(
             RejectReason::MalformedDate,
@@ -148,9 +196,11 @@ pub(crate) fn date_time(value: &str, field: &str) -> Result<String, Rejection> {
     if !valid {
         return Err(bad());
     }
-    Ok(format!(
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
-    ))
+    let base = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+    Ok(match digits.get(14..17) {
+        Some(millis) => format!("{base}.{millis}"),
+        None => base,
+    })
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -198,6 +248,17 @@ mod tests {
             date_time("2018-01-18 16:47:07", "d").ok(),
             Some("2018-01-18T16:47:07".into())
         );
+        assert_eq!(
+            date_time("20160512102646001", "d").ok(),
+            Some("2016-05-12T10:26:46.001".into())
+        );
+        for good in ["2016-05-12T10:26:46.001", "2018-01-18T16:47:07"] {
+            assert_eq!(
+                date_time(good, "d").ok().as_deref(),
+                Some(good),
+                "idempotent"
+            );
+        }
         for bad in ["2018-02-30", "20181301", "yesterday", "2018011"] {
             let err = date_time(bad, "d").err().map(|e| e.reason);
             assert_eq!(err, Some(RejectReason::MalformedDate), "{bad}");
@@ -221,7 +282,7 @@ mod tests {
         assert_eq!(reason("1e400"), Some(RejectReason::InvalidAmount));
         assert_eq!(
             reason("100000000000000001"),
-            Some(RejectReason::InvalidAmount)
+            Some(RejectReason::AbsurdValue)
         );
     }
 }

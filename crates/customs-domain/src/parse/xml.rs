@@ -5,20 +5,61 @@
 //! namespace prefixes never matter. Unknown elements are simply reported and
 //! ignored by the caller.
 
+use std::borrow::Cow;
+
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use crate::reject::{RejectReason, Rejection};
 
-/// Bytes to text: strips a UTF-8 BOM and requires valid UTF-8.
-pub(crate) fn decode_text(payload: &[u8]) -> Result<&str, Rejection> {
+/// Bytes to text in the encoding the XML declaration names.
+///
+/// UTF-8 (the default, with or without a BOM) is borrowed as is; GB18030,
+/// GBK and GB2312 (which GB18030 contains) are transcoded. Any other
+/// declared encoding, or bytes invalid in the declared one, are rejected.
+pub(crate) fn decode_text(payload: &[u8]) -> Result<Cow<'_, str>, Rejection> {
     let without_bom = payload.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(payload);
-    std::str::from_utf8(without_bom).map_err(|err| {
-        Rejection::new(
+    let declared = declared_encoding(without_bom);
+    match declared.as_deref() {
+        None | Some("utf-8" | "utf8") => std::str::from_utf8(without_bom)
+            .map(Cow::Borrowed)
+            .map_err(|err| {
+                Rejection::new(
+                    RejectReason::InvalidEncoding,
+                    format!("payload is not valid UTF-8 at byte {}", err.valid_up_to()),
+                )
+            }),
+        Some("gb18030" | "gbk" | "gb2312" | "cp936") => encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(without_bom)
+            .map(|text| Cow::Owned(text.into_owned()))
+            .ok_or_else(|| {
+                Rejection::new(
+                    RejectReason::InvalidEncoding,
+                    "payload is not valid GB18030/GBK",
+                )
+            }),
+        Some(other) => Err(Rejection::new(
             RejectReason::InvalidEncoding,
-            format!("payload is not valid UTF-8 at byte {}", err.valid_up_to()),
-        )
-    })
+            format!("unsupported declared encoding {other:?}"),
+        )),
+    }
+}
+
+/// The lowercased `encoding="..."` of a leading `<?xml ...?>` declaration.
+fn declared_encoding(payload: &[u8]) -> Option<String> {
+    let head = &payload[..payload.len().min(200)];
+    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &head[start..];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let declaration = std::str::from_utf8(&head[..end]).ok()?;
+    let after = &declaration[declaration.find("encoding")? + "encoding".len()..];
+    let after = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &after[1..];
+    Some(value[..value.find(quote)?].to_ascii_lowercase())
 }
 
 /// What the walk saw, reported to the visitor in document order.
@@ -127,4 +168,26 @@ fn malformed<E: std::fmt::Display>(reader: &Reader<&[u8]>, err: E) -> Rejection 
         RejectReason::MalformedXml,
         format!("at byte {}: {err}", reader.error_position()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gbk_declared_payloads_are_transcoded() {
+        let text = "<?xml version=\"1.0\" encoding=\"GBK\"?><a>皮鞋</a>";
+        let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+        assert!(!unmappable);
+        assert_eq!(decode_text(&bytes).ok().as_deref(), Some(text));
+        let declared_utf8_but_gbk = [
+            b"<?xml version='1.0' encoding='utf-8'?><a>".as_slice(),
+            &bytes[40..],
+        ]
+        .concat();
+        let err = decode_text(&declared_utf8_but_gbk).err().map(|r| r.reason);
+        assert_eq!(err, Some(RejectReason::InvalidEncoding));
+        let latin = decode_text(b"<?xml version='1.0' encoding='ISO-8859-1'?><a/>").err();
+        assert_eq!(latin.map(|r| r.reason), Some(RejectReason::InvalidEncoding));
+    }
 }

@@ -11,7 +11,12 @@ const WRAPPED: &str = include_str!("../../../fixtures/dec_wrapped_import_ecommer
 const WITH_BOM: &[u8] = include_bytes!("../../../fixtures/dec_export_with_bom.xml");
 
 fn parse(bytes: &[u8]) -> Result<crate::Declaration, crate::Rejection> {
-    parse_message(bytes, &CodeTables::embedded(), ParseLimits::default())
+    let mut events = parse_message(bytes, &CodeTables::embedded(), ParseLimits::default())?;
+    assert_eq!(events.len(), 1, "a DecMessage is one declaration");
+    match events.pop() {
+        Some(crate::Event::Declaration(declaration)) => Ok(declaration),
+        other => panic!("expected a declaration, got {other:?}"),
+    }
 }
 
 fn reason(xml: &str) -> Option<RejectReason> {
@@ -27,8 +32,16 @@ fn reads_a_full_export_declaration() {
     assert_eq!(dec.direction, Direction::Export);
     assert_eq!(dec.supervision_mode, "0110", "leading zero restored");
     assert_eq!(dec.customs_office, "2921");
-    assert_eq!(dec.partner_country, "USA", "numeric 502 normalised");
-    assert_eq!(dec.declared_at, "2018-01-18T16:47:07");
+    assert_eq!(dec.trade_country, "USA", "numeric 502 normalised");
+    assert_eq!(dec.ie_port.as_deref(), Some("2921"));
+    assert_eq!(dec.transport_mode.as_deref(), Some("2"));
+    assert_eq!(dec.transaction_terms.as_deref(), Some("3"));
+    assert_eq!(dec.gross_weight_kg, Some(Decimal::new(12505, 1)));
+    assert_eq!(dec.items[0].quantity, Some(Decimal::new(1200, 0)));
+    assert_eq!(dec.items[0].unit_price, Some(Decimal::new(125, 1)));
+    assert_eq!(dec.items[0].destination_country.as_deref(), Some("USA"));
+    assert_eq!(dec.items[0].district_code.as_deref(), Some("33189"));
+    assert_eq!(dec.declared_at.as_deref(), Some("2018-01-18T16:47:07"));
     assert_eq!(dec.items.len(), 2);
     assert_eq!(dec.items[0].commodity_code, "6403990090");
     assert_eq!(dec.items[0].declared_total.amount, Decimal::new(15000, 0));
@@ -43,8 +56,8 @@ fn reads_a_wrapped_prefixed_crlf_declaration_with_seq_no_identity() {
     assert_eq!(dec.id, "I20180000000009876", "SeqNo when EntryId is empty");
     assert_eq!(dec.direction, Direction::Import);
     assert_eq!(dec.supervision_mode, "9610");
-    assert_eq!(dec.partner_country, "JPN");
-    assert_eq!(dec.declared_at, "2018-03-02T00:00:00");
+    assert_eq!(dec.trade_country, "JPN");
+    assert_eq!(dec.declared_at.as_deref(), Some("2018-03-02T00:00:00"));
     assert_eq!(dec.items[0].declared_total.amount, Decimal::new(8804, 1));
     assert_eq!(dec.items[0].declared_total.currency, "JPY");
 }
@@ -145,7 +158,7 @@ fn each_defect_has_its_own_reason() {
     for (xml, expected) in cases {
         assert_eq!(reason(xml), Some(expected), "{xml}");
     }
-    let detail = parse(b"<Other/>")
+    let detail = parse_message(b"<Other/>", &CodeTables::embedded(), ParseLimits::default())
         .err()
         .map(|r| r.detail)
         .unwrap_or_default();
