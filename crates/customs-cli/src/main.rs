@@ -5,9 +5,11 @@
 //!   in-process mock cluster (no broker needed), fed with sample
 //!   declarations; prints the statistics it serves over gRPC.
 //! - `customs classify [FILE...]`: why a message was classified or rejected.
+//! - `customs generate`: seeded synthetic traffic in the real formats.
 
 mod classify;
 mod demo;
+mod generate;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,9 @@ enum Command {
     /// Parse, validate, classify and value messages and say why (one JSON
     /// object per event on stdout; exit 1 if any message was rejected).
     Classify(classify::ClassifyArgs),
+    /// Seeded synthetic single-window traffic to stdout, a directory or Kafka,
+    /// with a summary of what a correct pipeline must count.
+    Generate(generate::GenerateArgs),
 }
 
 #[tokio::main]
@@ -37,6 +42,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Classify(args) => return classify::run(args),
+        Command::Generate(args) => generate::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@
 
 pub mod classify;
 pub mod codes;
+pub mod generator;
 pub mod model;
 pub mod parse;
 pub mod reject;
