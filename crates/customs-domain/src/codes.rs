@@ -174,7 +174,7 @@ pub struct CodeTables {
     districts: HashMap<String, District>,
     provinces: HashMap<String, Province>,
     groups_by_country: HashMap<String, Vec<String>>,
-    rates: HashMap<(String, String), Decimal>,
+    rates: HashMap<String, HashMap<String, Decimal>>,
 }
 
 /// The table files: name and embedded content.
@@ -316,7 +316,9 @@ impl CodeTables {
             }
             tables
                 .rates
-                .insert((row.currency, row.month), row.cny_per_unit);
+                .entry(row.currency)
+                .or_default()
+                .insert(row.month, row.cny_per_unit);
         }
         Ok(tables)
     }
@@ -369,9 +371,7 @@ impl CodeTables {
         if currency == "CNY" {
             return Some(Decimal::ONE);
         }
-        self.rates
-            .get(&(currency.to_owned(), month.to_owned()))
-            .copied()
+        self.rates.get(currency)?.get(month).copied()
     }
 }
 

@@ -98,7 +98,12 @@ fn declaration_rules(
 }
 
 fn item_rules(item: &mut Item, tables: &CodeTables, allow_heading: bool) -> Result<(), Rejection> {
-    let at = |field: &str| format!("item[{}]/{field}", item.item_no);
+    let item_no = item.item_no;
+    let at = |name| fields::ItemField {
+        block: "item",
+        item_no,
+        name,
+    };
     if item.item_no == 0 {
         return Err(Rejection::new(
             RejectReason::InvalidItemNumber,
@@ -106,17 +111,17 @@ fn item_rules(item: &mut Item, tables: &CodeTables, allow_heading: bool) -> Resu
         ));
     }
     item.commodity_code =
-        fields::commodity_code(&item.commodity_code, &at("commodity_code"), allow_heading)?;
-    let amount = item.declared_total.amount.to_string();
-    item.declared_total.amount = fields::amount(&amount, &at("declared_total"))?;
+        fields::commodity_code(&item.commodity_code, at("commodity_code"), allow_heading)?;
+    item.declared_total.amount =
+        fields::check_amount(item.declared_total.amount, at("declared_total"))?;
     item.declared_total.currency =
-        fields::currency(&item.declared_total.currency, &at("currency"), tables)?;
+        fields::currency(&item.declared_total.currency, at("currency"), tables)?;
     for (value, field) in [
         (&mut item.origin_country, "origin_country"),
         (&mut item.destination_country, "destination_country"),
     ] {
         if let Some(code) = value.as_deref() {
-            *value = Some(fields::country(code, &at(field), tables)?);
+            *value = Some(fields::country(code, at(field), tables)?);
         }
     }
     for (value, field) in [(item.quantity, "quantity"), (item.unit_price, "unit_price")] {
@@ -135,7 +140,7 @@ fn item_rules(item: &mut Item, tables: &CodeTables, allow_heading: bool) -> Resu
             price,
             quantity,
             item.declared_total.amount,
-            &at("declared_total"),
+            at("declared_total"),
         )?;
     }
     Ok(())
@@ -145,7 +150,7 @@ fn check_totals(
     price: Decimal,
     quantity: Decimal,
     total: Decimal,
-    field: &str,
+    field: impl std::fmt::Display,
 ) -> Result<(), Rejection> {
     let Some(expected) = price.checked_mul(quantity) else {
         return Err(Rejection::new(

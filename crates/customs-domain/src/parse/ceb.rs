@@ -67,21 +67,25 @@ fn inventory_item(
     let get = |field: &str| raw.get(field).map(String::as_str);
     let item_no =
         fields::item_number(fields::required(get("gnum"), "InventoryList/gnum")?, "gnum")?;
-    let at = |field: &str| format!("InventoryList[{item_no}]/{field}");
+    let at = |name| fields::ItemField {
+        block: "InventoryList",
+        item_no,
+        name,
+    };
     let currency = fields::optional(get("currency")).or(head_currency);
     let country = fields::optional(get("country")).map(str::to_owned);
     Ok(Item {
         item_no,
-        commodity_code: fields::required(get("gcode"), &at("gcode"))?.to_owned(),
-        quantity: fields::optional_amount(get("qty"), &at("qty"))?,
+        commodity_code: fields::required(get("gcode"), at("gcode"))?.to_owned(),
+        quantity: fields::optional_amount(get("qty"), at("qty"))?,
         unit: fields::optional(get("unit")).map(str::to_owned),
-        unit_price: fields::optional_amount(get("price"), &at("price"))?,
+        unit_price: fields::optional_amount(get("price"), at("price"))?,
         declared_total: Money {
             amount: fields::amount(
-                fields::required(get("totalPrice"), &at("totalPrice"))?,
-                &at("totalPrice"),
+                fields::required(get("totalPrice"), at("totalPrice"))?,
+                at("totalPrice"),
             )?,
-            currency: fields::required(currency, &at("currency"))?.to_owned(),
+            currency: fields::required(currency, at("currency"))?.to_owned(),
         },
         // The item country is the origin on imports, the destination on exports.
         origin_country: country.clone().filter(|_| direction == Direction::Import),

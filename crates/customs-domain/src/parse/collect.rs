@@ -6,14 +6,32 @@
 //! input. Each record (`DecMessage`, `Inventory`, `InventoryReturn`,
 //! `SummaryResult`) becomes a [`RawRecord`] of head fields plus item fields.
 
-use std::collections::HashMap;
-
 use super::xml::{XmlEvent, walk};
 use crate::model::MessageType;
 use crate::reject::{RejectReason, Rejection};
 
-/// Field name → trimmed text of one block.
-pub(crate) type Fields = HashMap<&'static str, String>;
+/// Field name → trimmed text of one block. A short list searched linearly:
+/// blocks hold at most a couple of dozen wanted fields, and this is faster
+/// than hashing them.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    entries: Vec<(&'static str, String)>,
+}
+
+impl Fields {
+    /// The text of `name`, if the block had it.
+    pub(crate) fn get(&self, name: &str) -> Option<&String> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(field, _)| *field == name)
+            .map(|(_, text)| text)
+    }
+
+    fn insert(&mut self, name: &'static str, text: String) {
+        self.entries.push((name, text));
+    }
+}
 
 /// One record of a message: its head fields and its item blocks.
 #[derive(Debug, Default)]
@@ -172,7 +190,7 @@ pub(crate) fn collect(text: &str) -> Result<RawMessage, Rejection> {
                 } else if Some(name) == layout.item
                     && let Some(record) = records.last_mut()
                 {
-                    record.items.push(Fields::new());
+                    record.items.push(Fields::default());
                 }
             }
             XmlEvent::Leaf { parent, name, text } => {

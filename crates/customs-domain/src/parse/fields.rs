@@ -1,5 +1,6 @@
 //! Field-level validation shared by the message parsers.
 
+use std::fmt::{self, Display};
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -14,7 +15,7 @@ use crate::reject::{RejectReason, Rejection};
 const ABSURD_AMOUNT: Decimal = Decimal::from_parts(0x5D8A_0000, 0x0163_4578, 0, false, 0);
 
 /// A required field: present and non-empty.
-pub(crate) fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, Rejection> {
+pub(crate) fn required(value: Option<&str>, field: impl Display) -> Result<&str, Rejection> {
     match value.map(str::trim) {
         Some(text) if !text.is_empty() => Ok(text),
         _ => Err(Rejection::new(
@@ -22,6 +23,41 @@ pub(crate) fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a st
             format!("{field} is missing or empty"),
         )),
     }
+}
+
+/// The path of an item field, e.g. `DecList[2]/DeclTotal`, formatted only
+/// when a rejection needs it (no allocation on the accepted path).
+#[derive(Clone, Copy)]
+pub(crate) struct ItemField<'a> {
+    /// Block name, e.g. `DecList`.
+    pub(crate) block: &'a str,
+    /// Item number.
+    pub(crate) item_no: u32,
+    /// Field name, e.g. `DeclTotal`.
+    pub(crate) name: &'a str,
+}
+
+impl Display for ItemField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]/{}", self.block, self.item_no, self.name)
+    }
+}
+
+/// Checks an already parsed amount: not negative, not absurd.
+pub(crate) fn check_amount(amount: Decimal, field: impl Display) -> Result<Decimal, Rejection> {
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(Rejection::new(
+            RejectReason::NegativeValue,
+            format!("{field} is negative ({amount})"),
+        ));
+    }
+    if amount > ABSURD_AMOUNT {
+        return Err(Rejection::new(
+            RejectReason::AbsurdValue,
+            format!("{field} {amount} exceeds the plausibility limit {ABSURD_AMOUNT}"),
+        ));
+    }
+    Ok(amount.normalize())
 }
 
 /// An optional field: `None` when absent or blank, else the trimmed text.
@@ -32,7 +68,7 @@ pub(crate) fn optional(value: Option<&str>) -> Option<&str> {
 /// An optional non-negative decimal (quantities, weights, prices).
 pub(crate) fn optional_amount(
     value: Option<&str>,
-    field: &str,
+    field: impl Display,
 ) -> Result<Option<Decimal>, Rejection> {
     optional(value)
         .map(|text| quantity(text, field))
@@ -40,7 +76,7 @@ pub(crate) fn optional_amount(
 }
 
 /// A quantity or weight: a non-negative decimal.
-pub(crate) fn quantity(value: &str, field: &str) -> Result<Decimal, Rejection> {
+pub(crate) fn quantity(value: &str, field: impl Display) -> Result<Decimal, Rejection> {
     let parsed = Decimal::from_str(value).map_err(|_| {
         Rejection::new(
             RejectReason::InvalidQuantity,
@@ -57,7 +93,7 @@ pub(crate) fn quantity(value: &str, field: &str) -> Result<Decimal, Rejection> {
 }
 
 /// `I` / `E` to a direction.
-pub(crate) fn direction(value: &str, field: &str) -> Result<Direction, Rejection> {
+pub(crate) fn direction(value: &str, field: impl Display) -> Result<Direction, Rejection> {
     match value {
         "I" | "i" => Ok(Direction::Import),
         "E" | "e" => Ok(Direction::Export),
@@ -69,7 +105,7 @@ pub(crate) fn direction(value: &str, field: &str) -> Result<Direction, Rejection
 }
 
 /// Normalises a supervision mode to four digits (`110` becomes `0110`).
-pub(crate) fn supervision_mode(value: &str, field: &str) -> Result<String, Rejection> {
+pub(crate) fn supervision_mode(value: &str, field: impl Display) -> Result<String, Rejection> {
     let all_digits = value.bytes().all(|b| b.is_ascii_digit());
     match value.len() {
         4 if all_digits => Ok(value.to_owned()),
@@ -82,7 +118,11 @@ pub(crate) fn supervision_mode(value: &str, field: &str) -> Result<String, Rejec
 }
 
 /// A country code in either code system, as ISO 3166 alpha-3.
-pub(crate) fn country(value: &str, field: &str, tables: &CodeTables) -> Result<String, Rejection> {
+pub(crate) fn country(
+    value: &str,
+    field: impl Display,
+    tables: &CodeTables,
+) -> Result<String, Rejection> {
     tables.country(value).map(str::to_owned).ok_or_else(|| {
         Rejection::new(
             RejectReason::UnknownCountry,
@@ -92,7 +132,11 @@ pub(crate) fn country(value: &str, field: &str, tables: &CodeTables) -> Result<S
 }
 
 /// A currency code in either code system, as ISO 4217.
-pub(crate) fn currency(value: &str, field: &str, tables: &CodeTables) -> Result<String, Rejection> {
+pub(crate) fn currency(
+    value: &str,
+    field: impl Display,
+    tables: &CodeTables,
+) -> Result<String, Rejection> {
     tables.currency(value).map(str::to_owned).ok_or_else(|| {
         Rejection::new(
             RejectReason::UnknownCurrency,
@@ -102,7 +146,7 @@ pub(crate) fn currency(value: &str, field: &str, tables: &CodeTables) -> Result<
 }
 
 /// A non-negative, plausible decimal amount.
-pub(crate) fn amount(value: &str, field: &str) -> Result<Decimal, Rejection> {
+pub(crate) fn amount(value: &str, field: impl Display) -> Result<Decimal, Rejection> {
     // Plain decimal notation only: no exponents, separators or signs but `-`.
     let plain = value.strip_prefix('-').unwrap_or(value);
     if plain.is_empty() || !plain.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
@@ -111,32 +155,20 @@ pub(crate) fn amount(value: &str, field: &str) -> Result<Decimal, Rejection> {
             format!("{field} {value:?} is not a decimal number"),
         ));
     }
-    let parsed = Decimal::from_str(value).map_err(|_| {
-        Rejection::new(
+    match Decimal::from_str(value) {
+        Ok(parsed) => check_amount(parsed, field),
+        Err(_) => Err(Rejection::new(
             RejectReason::InvalidAmount,
             format!("{field} {value:?} is not a decimal number"),
-        )
-    })?;
-    if parsed.is_sign_negative() && !parsed.is_zero() {
-        return Err(Rejection::new(
-            RejectReason::NegativeValue,
-            format!("{field} is negative ({value})"),
-        ));
+        )),
     }
-    if parsed > ABSURD_AMOUNT {
-        return Err(Rejection::new(
-            RejectReason::AbsurdValue,
-            format!("{field} {value} exceeds the plausibility limit {ABSURD_AMOUNT}"),
-        ));
-    }
-    Ok(parsed.normalize())
 }
 
 /// A ten-digit commodity code, or a four-digit heading where `allow_heading`
 /// (simplified export inventories, `statisticsFlag` A).
 pub(crate) fn commodity_code(
     value: &str,
-    field: &str,
+    field: impl Display,
     allow_heading: bool,
 ) -> Result<String, Rejection> {
     let digits = value.bytes().all(|b| b.is_ascii_digit());
@@ -151,7 +183,7 @@ pub(crate) fn commodity_code(
 }
 
 /// A positive item number.
-pub(crate) fn item_number(value: &str, field: &str) -> Result<u32, Rejection> {
+pub(crate) fn item_number(value: &str, field: impl Display) -> Result<u32, Rejection> {
     match value.parse::<u32>() {
         Ok(number) if number > 0 => Ok(number),
         _ => Err(Rejection::new(
@@ -166,7 +198,7 @@ pub(crate) fn item_number(value: &str, field: &str) -> Result<u32, Rejection> {
 /// Accepts `YYYYMMDD`, `YYYYMMDDhhmmss`, `YYYYMMDDhhmmssSSS`, `YYYY-MM-DD`,
 /// `YYYY-MM-DD hh:mm:ss` and the ISO forms this function returns, so it is
 /// idempotent. Milliseconds are kept (`.SSS`) when given.
-pub(crate) fn date_time(value: &str, field: &str) -> Result<String, Rejection> {
+pub(crate) fn date_time(value: &str, field: impl Display) -> Result<String, Rejection> {
     let digits: String = value.chars().filter(char::is_ascii_digit).collect();
     let separators_ok = value
         .chars()

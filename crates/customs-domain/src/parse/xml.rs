@@ -80,7 +80,10 @@ pub(crate) fn walk(
     mut visit: impl FnMut(XmlEvent<'_>) -> Result<(), Rejection>,
 ) -> Result<(), Rejection> {
     let mut reader = Reader::from_str(text);
-    let mut stack: Vec<String> = Vec::with_capacity(8);
+    // Open element names, concatenated, with their end offsets: no
+    // allocation per element once the buffers have grown.
+    let mut names = String::with_capacity(256);
+    let mut ends: Vec<usize> = Vec::with_capacity(16);
     let mut leaf_text = String::new();
     let mut has_child = false;
     loop {
@@ -91,9 +94,10 @@ pub(crate) fn walk(
                 let name: &str = local.as_ref();
                 visit(XmlEvent::Open {
                     name,
-                    depth: stack.len(),
+                    depth: ends.len(),
                 })?;
-                stack.push(name.to_owned());
+                names.push_str(name);
+                ends.push(names.len());
                 leaf_text.clear();
                 has_child = false;
             }
@@ -102,9 +106,9 @@ pub(crate) fn walk(
                 let name: &str = local.as_ref();
                 visit(XmlEvent::Open {
                     name,
-                    depth: stack.len(),
+                    depth: ends.len(),
                 })?;
-                let parent = stack.last().map(String::as_str).unwrap_or("");
+                let parent = top(&names, &ends, 0);
                 visit(XmlEvent::Leaf {
                     parent,
                     name,
@@ -132,28 +136,29 @@ pub(crate) fn walk(
                 }
             }
             Event::End(_) => {
-                let Some(name) = stack.pop() else {
+                if ends.is_empty() {
                     return Err(Rejection::new(
                         RejectReason::MalformedXml,
                         "unbalanced end tag",
                     ));
-                };
+                }
                 if !has_child {
-                    let parent = stack.last().map(String::as_str).unwrap_or("");
                     visit(XmlEvent::Leaf {
-                        parent,
-                        name: &name,
+                        parent: top(&names, &ends, 1),
+                        name: top(&names, &ends, 0),
                         text: leaf_text.trim(),
                     })?;
                 }
+                ends.pop();
+                names.truncate(ends.last().copied().unwrap_or(0));
                 leaf_text.clear();
                 has_child = true;
             }
             Event::Eof => {
-                if !stack.is_empty() {
+                if !ends.is_empty() {
                     return Err(Rejection::new(
                         RejectReason::MalformedXml,
-                        format!("document ends inside <{}>", stack.join("/")),
+                        format!("document ends inside <{}>", path(&names, &ends)),
                     ));
                 }
                 return Ok(());
@@ -161,6 +166,24 @@ pub(crate) fn walk(
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
         }
     }
+}
+
+/// The name `depth_from_top` levels below the innermost open element ("" if none).
+fn top<'a>(names: &'a str, ends: &[usize], depth_from_top: usize) -> &'a str {
+    let Some(index) = ends.len().checked_sub(1 + depth_from_top) else {
+        return "";
+    };
+    let start = if index == 0 { 0 } else { ends[index - 1] };
+    &names[start..ends[index]]
+}
+
+/// `a/b/c` of the open elements.
+fn path(names: &str, ends: &[usize]) -> String {
+    (0..ends.len())
+        .rev()
+        .map(|depth| top(names, ends, depth))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn malformed<E: std::fmt::Display>(reader: &Reader<&[u8]>, err: E) -> Rejection {

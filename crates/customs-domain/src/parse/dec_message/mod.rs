@@ -47,19 +47,23 @@ pub(crate) fn build(record: &RawRecord) -> Result<Declaration, Rejection> {
 fn build_item(raw: &Fields) -> Result<Item, Rejection> {
     let get = |field: &str| raw.get(field).map(String::as_str);
     let item_no = fields::item_number(fields::required(get("GNo"), "DecList/GNo")?, "GNo")?;
-    let at = |field: &str| format!("DecList[{item_no}]/{field}");
+    let at = |name| fields::ItemField {
+        block: "DecList",
+        item_no,
+        name,
+    };
     Ok(Item {
         item_no,
-        commodity_code: fields::required(get("CodeTS"), &at("CodeTS"))?.to_owned(),
-        quantity: fields::optional_amount(get("GQty"), &at("GQty"))?,
+        commodity_code: fields::required(get("CodeTS"), at("CodeTS"))?.to_owned(),
+        quantity: fields::optional_amount(get("GQty"), at("GQty"))?,
         unit: fields::optional(get("GUnit")).map(str::to_owned),
-        unit_price: fields::optional_amount(get("DeclPrice"), &at("DeclPrice"))?,
+        unit_price: fields::optional_amount(get("DeclPrice"), at("DeclPrice"))?,
         declared_total: Money {
             amount: fields::amount(
-                fields::required(get("DeclTotal"), &at("DeclTotal"))?,
-                &at("DeclTotal"),
+                fields::required(get("DeclTotal"), at("DeclTotal"))?,
+                at("DeclTotal"),
             )?,
-            currency: fields::required(get("TradeCurr"), &at("TradeCurr"))?.to_owned(),
+            currency: fields::required(get("TradeCurr"), at("TradeCurr"))?.to_owned(),
         },
         origin_country: fields::optional(get("OriginCountry")).map(str::to_owned),
         destination_country: fields::optional(get("DestinationCountry")).map(str::to_owned),
