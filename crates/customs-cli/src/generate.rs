@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use customs_domain::CodeTables;
 use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig};
+use customs_domain::{CodeTables, TradeCategory};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -29,6 +29,11 @@ pub struct GenerateArgs {
     /// Month of the traffic, YYYY-MM.
     #[arg(long, default_value = "2026-11")]
     month: String,
+    /// Category weights, e.g. `general_trade=62,processing_trade=18`
+    /// (categories left out get weight 0); default: the shape of published
+    /// statistics (see `GeneratorConfig`).
+    #[arg(long, value_parser = parse_mix)]
+    mix: Option<Mix>,
     /// Share of malformed messages.
     #[arg(long, default_value_t = 0.01)]
     malformed_rate: f64,
@@ -80,6 +85,10 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         late_rate: args.late_rate,
         summary_rate: args.summary_rate,
         ..GeneratorConfig::default()
+    };
+    let config = match args.mix.clone() {
+        Some(Mix(mix)) => GeneratorConfig { mix, ..config },
+        None => config,
     };
     let mut generator = Generator::new(config, &tables);
     let mut sink = match (&args.out_dir, &args.topic) {
@@ -162,4 +171,29 @@ async fn write(sink: &mut Sink, index: usize, message: &GeneratedMessage) -> any
         }
     }
     Ok(())
+}
+
+/// Category weights of `--mix`.
+#[derive(Clone)]
+struct Mix(Vec<(TradeCategory, u32)>);
+
+/// `general_trade=62,processing_trade=18` → weights per category.
+fn parse_mix(text: &str) -> Result<Mix, String> {
+    text.split(',')
+        .map(|pair| {
+            let (name, weight) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not category=weight"))?;
+            let category = TradeCategory::ALL
+                .into_iter()
+                .find(|category| category.as_str() == name.trim())
+                .ok_or_else(|| format!("unknown category {name:?}"))?;
+            let weight = weight
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("weight {weight:?} is not a whole number"))?;
+            Ok((category, weight))
+        })
+        .collect::<Result<_, String>>()
+        .map(Mix)
 }

@@ -51,3 +51,35 @@ fn generates_files_and_a_summary_that_classify_accepts() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_mix_decides_the_categories() {
+    let output = Command::new(env!("CARGO_BIN_EXE_customs"))
+        .args([
+            "generate",
+            "--count",
+            "200",
+            "--malformed-rate",
+            "0",
+            "--duplicate-rate",
+            "0",
+        ])
+        .args(["--mix", "market_procurement=1"])
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run customs: {err}"));
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let json_end = stderr.rfind('}').map_or(0, |end| end + 1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&stderr[..json_end]).unwrap_or_else(|err| panic!("{err}: {stderr}"));
+    let cells: Vec<&String> = summary["declared"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(cells, vec!["market_procurement/export"]);
+    let bad = Command::new(env!("CARGO_BIN_EXE_customs"))
+        .args(["generate", "--mix", "tourism=3"])
+        .output()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(bad.status.code(), Some(2), "clap usage error");
+}
