@@ -16,6 +16,7 @@
 pub mod classify;
 pub mod codes;
 pub mod generator;
+pub mod lifecycle;
 pub mod model;
 pub mod parse;
 pub mod reject;
