@@ -77,3 +77,95 @@ pub fn service_kafka(bootstrap: &str, test: &str, service: &str) -> KafkaConfig 
         ..KafkaConfig::default()
     }
 }
+
+/// The three services running in-process against a real broker, on topics
+/// of their own. Dropping it (or [`Pipeline::stop`]) shuts them down.
+pub struct Pipeline {
+    /// The pipeline's topics.
+    pub topics: TopicsConfig,
+    /// Where the aggregate serves gRPC.
+    pub grpc_addr: std::net::SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+    services: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Pipeline {
+    /// Creates the topics and starts ingest, normalize and aggregate.
+    pub async fn start(bootstrap: &str, test: &str) -> anyhow::Result<Self> {
+        let topics = unique_topics(test);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let grpc_addr = listener.local_addr()?;
+        customs_kafka::admin::ensure_topics(
+            &service_kafka(bootstrap, test, "setup"),
+            &[
+                &topics.raw,
+                &topics.declarations,
+                &topics.classified,
+                &topics.dead_letter,
+            ],
+        )
+        .await?;
+        let ingest = customs_ingest::Config {
+            kafka: service_kafka(bootstrap, test, "ingest"),
+            topics: topics.clone(),
+            ..Default::default()
+        };
+        let normalize = customs_normalize::Config {
+            kafka: service_kafka(bootstrap, test, "normalize"),
+            topics: topics.clone(),
+            ..Default::default()
+        };
+        let aggregate = customs_aggregate::Config {
+            kafka: service_kafka(bootstrap, test, "aggregate"),
+            topics: topics.clone(),
+            ..Default::default()
+        };
+        let token = shutdown.clone();
+        let services = vec![
+            tokio::spawn(async move { Ok(customs_ingest::run(ingest, token).await?) }),
+            {
+                let token = shutdown.clone();
+                tokio::spawn(async move { Ok(customs_normalize::run(normalize, token).await?) })
+            },
+            {
+                let token = shutdown.clone();
+                tokio::spawn(async move {
+                    Ok(customs_aggregate::run_with_listener(aggregate, listener, token).await?)
+                })
+            },
+        ];
+        Ok(Pipeline {
+            topics,
+            grpc_addr,
+            shutdown,
+            services,
+        })
+    }
+
+    /// Stops the services and returns the first error any of them had.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for service in std::mem::take(&mut self.services) {
+            service.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // A failed assertion must still stop the services' blocking threads,
+        // or the test runtime would wait for them forever.
+        self.shutdown.cancel();
+    }
+}
+
+/// A producer for the raw topic.
+pub fn raw_producer(bootstrap: &str) -> anyhow::Result<rdkafka::producer::FutureProducer> {
+    Ok(rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?)
+}

@@ -10,18 +10,16 @@ use anyhow::{bail, ensure};
 use customs_domain::render::render_dec_message;
 use customs_domain::sample::{sample_declarations, sample_rejects};
 use customs_domain::{Declaration, Direction};
-use customs_e2e::{broker, service_kafka, unique_topics};
+use customs_e2e::{Pipeline, broker, raw_producer, service_kafka};
 use customs_kafka::TopicsConfig;
 use customs_kafka::dead_letter::DeadLetter;
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 use prost::Message as _;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rust_decimal::Decimal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 const NUM_DECLARATIONS: usize = 300;
 const NUM_RESENT: usize = 25;
@@ -131,41 +129,10 @@ fn served_table(response: &v1::GetTotalsResponse) -> anyhow::Result<Table> {
 async fn declarations_flow_from_raw_xml_to_exact_grpc_totals() -> anyhow::Result<()> {
     let bootstrap = broker()?;
     eprintln!("e2e: real broker at {bootstrap}");
-    let topics = unique_topics("skeleton");
     let metrics_addr = free_local_addr().await?;
     customs_telemetry::install_exporter(metrics_addr)?;
-
-    let shutdown = CancellationToken::new();
-    // A failed assertion must still stop the services' blocking threads,
-    // or the runtime would wait for them forever.
-    let _stop_on_drop = shutdown.clone().drop_guard();
-    let grpc_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let grpc_addr = grpc_listener.local_addr()?;
-    let ingest = tokio::spawn(customs_ingest::run(
-        customs_ingest::Config {
-            kafka: service_kafka(&bootstrap, "skeleton", "ingest"),
-            topics: topics.clone(),
-            ..Default::default()
-        },
-        shutdown.clone(),
-    ));
-    let normalize = tokio::spawn(customs_normalize::run(
-        customs_normalize::Config {
-            kafka: service_kafka(&bootstrap, "skeleton", "normalize"),
-            topics: topics.clone(),
-            ..Default::default()
-        },
-        shutdown.clone(),
-    ));
-    let aggregate = tokio::spawn(customs_aggregate::run_with_listener(
-        customs_aggregate::Config {
-            kafka: service_kafka(&bootstrap, "skeleton", "aggregate"),
-            topics: topics.clone(),
-            ..Default::default()
-        },
-        grpc_listener,
-        shutdown.clone(),
-    ));
+    let pipeline = Pipeline::start(&bootstrap, "skeleton").await?;
+    let (topics, grpc_addr) = (pipeline.topics.clone(), pipeline.grpc_addr);
 
     let declarations = sample_declarations(NUM_DECLARATIONS);
     let rejects = sample_rejects();
@@ -250,10 +217,7 @@ async fn declarations_flow_from_raw_xml_to_exact_grpc_totals() -> anyhow::Result
         NUM_DECLARATIONS + NUM_RESENT,
     );
 
-    shutdown.cancel();
-    ingest.await??;
-    normalize.await??;
-    aggregate.await??;
+    pipeline.stop().await?;
     Ok(())
 }
 
@@ -268,10 +232,7 @@ async fn produce_feed(
         &[&topics.raw],
     )
     .await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .create()?;
+    let producer = raw_producer(bootstrap)?;
     let timeout = Duration::from_secs(30);
     let resent = declarations.iter().take(NUM_RESENT);
     for declaration in declarations.iter().chain(resent) {

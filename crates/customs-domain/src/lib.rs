@@ -11,7 +11,8 @@
 //! - every input is either a [`Declaration`] or a [`Rejection`] with a reason
 //!   from the closed [`RejectReason`] enum — parsing never panics;
 //! - money is [`rust_decimal::Decimal`], never binary floating point;
-//! - [`Totals::record`] counts a declaration identity at most once.
+//! - the [`lifecycle`] counts a declaration once, when released, and restates
+//!   it exactly on change, withdrawal or supersession.
 
 pub mod classify;
 pub mod codes;
@@ -32,5 +33,5 @@ pub use model::{
     AppType, Declaration, Direction, Event, Item, MessageType, Money, Receipt, SummaryResult,
 };
 pub use reject::{RejectReason, Rejection};
-pub use totals::{Recorded, Totals, TotalsRow};
+pub use totals::{Totals, TotalsRow};
 pub use valuation::{Valuation, value};

@@ -1,16 +1,18 @@
-//! Exact totals per (trade category, direction): the aggregate's state machine.
+//! Exact totals per (trade category, direction): the sum of the
+//! [`crate::lifecycle`] deltas.
 //!
-//! [`Totals::record`] counts a declaration identity once, however often it is
-//! re-sent; a re-sent declaration never changes the figures. Values are kept
-//! per declared currency, exactly, so no conversion error enters the sums.
-//! (Event-time windows, lifecycle and restatement come with the exactly-once
-//! aggregate; this is the skeleton's all-time total.)
+//! The lifecycle decides when a declaration counts and hands over exactly
+//! what it added when it retracts, so applying every delta in order leaves the
+//! totals equal to a recount of the current state. Values are kept in CNY and
+//! USD and per declared currency, exactly. (Event-time windows come with the
+//! exactly-once aggregate; these are all-time totals.)
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use crate::classify::{ClassifiedDeclaration, TradeCategory};
+use crate::classify::TradeCategory;
+use crate::lifecycle::Delta;
 use crate::model::Direction;
 
 /// Totals of one (category, direction) cell.
@@ -28,23 +30,10 @@ pub struct TotalsRow {
     pub value_usd: Decimal,
 }
 
-/// What [`Totals::record`] did with a declaration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// First time this identity was seen: added to the totals.
-    Counted,
-    /// The identity was already counted: ignored.
-    Duplicate,
-    /// The supervision mode does not count in trade statistics (movements
-    /// within special areas): remembered, not added.
-    Excluded,
-}
-
-/// All-time totals per (category, direction), deduplicated by declaration id.
+/// Totals per (category, direction), the sum of the lifecycle's deltas.
 #[derive(Debug, Default)]
 pub struct Totals {
     rows: BTreeMap<(TradeCategory, Direction), TotalsRow>,
-    counted_ids: HashSet<String>,
 }
 
 impl Totals {
@@ -53,27 +42,34 @@ impl Totals {
         Self::default()
     }
 
-    /// Adds a classified declaration unless its identity was counted before.
-    pub fn record(&mut self, classified: &ClassifiedDeclaration) -> Recorded {
-        let declaration = &classified.declaration;
-        if !self.counted_ids.insert(declaration.id.clone()) {
-            return Recorded::Duplicate;
-        }
-        if !classified.classification.in_trade_statistics {
-            return Recorded::Excluded;
-        }
-        let key = (classified.classification.category, declaration.direction);
+    /// Applies one addition or retraction. A row whose declarations all
+    /// were retracted disappears, so the totals equal a fresh recount.
+    pub fn apply(&mut self, delta: &Delta) {
+        let (contribution, sign) = match delta {
+            Delta::Add(contribution) => (contribution, Decimal::ONE),
+            Delta::Retract(contribution) => (contribution, Decimal::NEGATIVE_ONE),
+        };
+        let key = (contribution.category, contribution.direction);
         let row = self.rows.entry(key).or_default();
-        row.num_declarations += 1;
-        row.num_items += declaration.items.len() as u64;
-        row.value_cny += classified.valuation.total_cny;
-        row.value_usd += classified.valuation.total_usd;
-        for item in &declaration.items {
-            *row.declared_value
-                .entry(item.declared_total.currency.clone())
-                .or_default() += item.declared_total.amount;
+        match delta {
+            Delta::Add(_) => {
+                row.num_declarations += 1;
+                row.num_items += contribution.num_items;
+            }
+            Delta::Retract(_) => {
+                row.num_declarations = row.num_declarations.saturating_sub(1);
+                row.num_items = row.num_items.saturating_sub(contribution.num_items);
+            }
         }
-        Recorded::Counted
+        row.value_cny += sign * contribution.value_cny;
+        row.value_usd += sign * contribution.value_usd;
+        for (currency, amount) in &contribution.declared_value {
+            *row.declared_value.entry(currency.clone()).or_default() += sign * *amount;
+        }
+        row.declared_value.retain(|_, amount| !amount.is_zero());
+        if row.num_declarations == 0 {
+            self.rows.remove(&key);
+        }
     }
 
     /// Rows in (category, direction) order.
@@ -83,7 +79,7 @@ impl Totals {
             .map(|((category, direction), row)| (*category, *direction, row))
     }
 
-    /// Distinct declarations counted in the rows.
+    /// Declarations counted in the rows.
     pub fn num_declarations(&self) -> u64 {
         self.rows.values().map(|row| row.num_declarations).sum()
     }
@@ -92,83 +88,34 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Classification;
-    use crate::model::{Item, Money};
+    use crate::lifecycle::Contribution;
 
-    fn classified(
-        id: &str,
-        category: TradeCategory,
-        amounts: &[(i64, &str)],
-    ) -> ClassifiedDeclaration {
-        let mut declaration = crate::sample::sample_declarations(1).remove(0);
-        declaration.id = id.into();
-        declaration.direction = Direction::Export;
-        declaration.items = amounts
-            .iter()
-            .enumerate()
-            .map(|(index, (cents, currency))| Item {
-                item_no: index as u32 + 1,
-                commodity_code: "6403990090".into(),
-                quantity: None,
-                unit: None,
-                unit_price: None,
-                declared_total: Money {
-                    amount: Decimal::new(*cents, 2),
-                    currency: (*currency).into(),
-                },
-                origin_country: None,
-                destination_country: None,
-                district_code: None,
-            })
-            .collect();
-        let valuation = crate::valuation::value(&declaration, &crate::CodeTables::embedded())
-            .unwrap_or_else(|r| panic!("{r}"));
-        ClassifiedDeclaration {
-            declaration,
-            valuation,
-            classification: Classification {
-                category,
-                subcategory: None,
-                statistics_group: "10".into(),
-                explanation: String::new(),
-                flag: None,
-                in_trade_statistics: true,
-            },
+    fn contribution(id: &str, cents: i64) -> Contribution {
+        Contribution {
+            id: id.to_owned(),
+            category: TradeCategory::GeneralTrade,
+            direction: Direction::Export,
+            num_items: 2,
+            value_cny: Decimal::new(cents * 7, 2),
+            value_usd: Decimal::new(cents, 2),
+            declared_value: BTreeMap::from([("USD".to_owned(), Decimal::new(cents, 2))]),
+            counted_at: "2026-11-18T10:00:00".to_owned(),
         }
     }
 
     #[test]
-    fn re_sent_declarations_count_once_and_sums_are_exact() {
+    fn sums_are_exact_and_a_retraction_undoes_its_addition() {
         let mut totals = Totals::new();
-        let first = classified(
-            "A",
-            TradeCategory::GeneralTrade,
-            &[(10, "USD"), (20, "USD"), (5, "EUR")],
-        );
-        assert_eq!(totals.record(&first), Recorded::Counted);
-        assert_eq!(totals.record(&first), Recorded::Duplicate);
-        let second = classified("B", TradeCategory::GeneralTrade, &[(1, "USD")]);
-        assert_eq!(totals.record(&second), Recorded::Counted);
-        let rows: Vec<_> = totals.rows().collect();
-        assert_eq!(rows.len(), 1);
-        let (category, direction, row) = rows[0];
-        assert_eq!(
-            (category, direction),
-            (TradeCategory::GeneralTrade, Direction::Export)
-        );
-        assert_eq!(row.num_declarations, 2);
-        assert_eq!(row.num_items, 4);
-        // 0.10 + 0.20 + 0.01 is exactly 0.31: no binary floating point.
+        totals.apply(&Delta::Add(contribution("A", 10)));
+        totals.apply(&Delta::Add(contribution("B", 21)));
+        let (_, _, row) = totals.rows().next().unwrap_or_else(|| panic!("one row"));
+        // 0.10 + 0.21 is exactly 0.31: no binary floating point.
+        assert_eq!(row.value_usd, Decimal::new(31, 2));
         assert_eq!(row.declared_value.get("USD"), Some(&Decimal::new(31, 2)));
-        assert_eq!(row.declared_value.get("EUR"), Some(&Decimal::new(5, 2)));
-        assert_eq!(totals.num_declarations(), 2);
-        assert_eq!(
-            row.value_cny,
-            first.valuation.total_cny + second.valuation.total_cny
-        );
-        let mut special_area = classified("C", TradeCategory::Other, &[(1, "USD")]);
-        special_area.classification.in_trade_statistics = false;
-        assert_eq!(totals.record(&special_area), Recorded::Excluded);
-        assert_eq!(totals.num_declarations(), 2);
+        assert_eq!((row.num_declarations, row.num_items), (2, 4));
+        totals.apply(&Delta::Retract(contribution("A", 10)));
+        totals.apply(&Delta::Retract(contribution("B", 21)));
+        assert_eq!(totals.rows().count(), 0, "all retracted: nothing left");
+        assert_eq!(totals.num_declarations(), 0);
     }
 }

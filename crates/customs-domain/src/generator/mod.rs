@@ -6,8 +6,10 @@
 //! cross-border e-commerce inventories (`CEB603`/`CEB621`) with their
 //! receipts, summary results (`CEB792`), and, at configurable rates,
 //! malformed messages, re-sent duplicates, withdrawals (inventories re-sent
-//! with `appType` 3) and late declarations (dated months back). The
-//! [`GeneratorSummary`] says what a correct pipeline must make of it.
+//! with `appType` 3) and late declarations (dated months back). Every
+//! inventory is followed by its receipts (declared, then released or
+//! cleared). The [`GeneratorSummary`] says what a correct pipeline must make
+//! of it under the [`crate::lifecycle`] rules.
 
 use std::collections::BTreeMap;
 
@@ -117,6 +119,8 @@ pub struct Generator<'t> {
     pending_summary: Vec<String>,
     counted: BTreeMap<String, Counted>,
     withdrawn: BTreeMap<String, ()>,
+    inventory_by_invt_no: BTreeMap<String, String>,
+    superseded: BTreeMap<String, ()>,
     summary: GeneratorSummary,
 }
 
@@ -157,6 +161,8 @@ impl<'t> Generator<'t> {
             pending_summary: Vec::new(),
             counted: BTreeMap::new(),
             withdrawn: BTreeMap::new(),
+            inventory_by_invt_no: BTreeMap::new(),
+            superseded: BTreeMap::new(),
             summary: GeneratorSummary::default(),
         }
     }
@@ -193,32 +199,21 @@ impl<'t> Generator<'t> {
     pub fn summary(&self) -> GeneratorSummary {
         let mut summary = self.summary.clone();
         summary.declared.clear();
-        summary.after_withdrawals.clear();
+        summary.counted.clear();
         for (id, counted) in &self.counted {
             add(
                 summary.declared.entry(counted.key.clone()).or_default(),
                 &counted.row,
             );
-            if !self.withdrawn.contains_key(id) {
+            if !self.withdrawn.contains_key(id) && !self.superseded.contains_key(id) {
                 add(
-                    summary
-                        .after_withdrawals
-                        .entry(counted.key.clone())
-                        .or_default(),
+                    summary.counted.entry(counted.key.clone()).or_default(),
                     &counted.row,
                 );
             }
         }
-        summary.total_cny = summary
-            .after_withdrawals
-            .values()
-            .map(|row| row.value_cny)
-            .sum();
-        summary.total_usd = summary
-            .after_withdrawals
-            .values()
-            .map(|row| row.value_usd)
-            .sum();
+        summary.total_cny = summary.counted.values().map(|row| row.value_cny).sum();
+        summary.total_usd = summary.counted.values().map(|row| row.value_usd).sum();
         summary
     }
 
@@ -433,6 +428,8 @@ impl<'t> Generator<'t> {
         let mut batch = vec![inventory_message.clone(), receipt_message];
         self.sent_valid.push(inventory_message);
         if inventory.direction == Direction::Export {
+            self.inventory_by_invt_no
+                .insert(invt_no.clone(), inventory.id.clone());
             self.pending_summary.push(invt_no);
             if self
                 .rng
@@ -448,6 +445,11 @@ impl<'t> Generator<'t> {
     fn summary_message(&mut self, office: &str) -> GeneratedMessage {
         let mut invt_nos = std::mem::take(&mut self.pending_summary);
         invt_nos.sort_unstable();
+        for invt_no in &invt_nos {
+            if let Some(id) = self.inventory_by_invt_no.get(invt_no) {
+                self.superseded.insert(id.clone(), ());
+            }
+        }
         let summary = SummaryResult {
             guid: guid(&mut self.rng),
             entry_id: Some(self.next_id(office, Direction::Export)),

@@ -31,15 +31,16 @@ pub struct GeneratorSummary {
     pub message_types: BTreeMap<String, u64>,
     /// Late declarations among the new ones.
     pub num_late: u64,
-    /// Every distinct valid declaration or inventory that counts in trade
-    /// statistics, once, by `category/direction` (withdrawals not applied).
+    /// Every distinct valid declaration or inventory in trade statistics,
+    /// once, by `category/direction`, before withdrawals and summaries.
     pub declared: BTreeMap<String, SummaryRow>,
-    /// The same after withdrawals are retracted.
-    pub after_withdrawals: BTreeMap<String, SummaryRow>,
-    /// Totals of `after_withdrawals`.
+    /// What the statistics must show: `declared` less withdrawn inventories
+    /// and inventories superseded by a summary result.
+    pub counted: BTreeMap<String, SummaryRow>,
+    /// Totals of `counted`.
     #[serde(with = "rust_decimal::serde::str")]
     pub total_cny: Decimal,
-    /// Totals of `after_withdrawals`.
+    /// Totals of `counted`.
     #[serde(with = "rust_decimal::serde::str")]
     pub total_usd: Decimal,
 }

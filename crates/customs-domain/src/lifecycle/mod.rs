@@ -24,7 +24,7 @@
 //! Retractions always carry the contribution that was added, so
 //! `sum(deltas)` is exactly the statistics of the current state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 
@@ -50,6 +50,8 @@ pub struct Contribution {
     pub value_cny: Decimal,
     /// Value in USD.
     pub value_usd: Decimal,
+    /// Declared value per ISO 4217 currency.
+    pub declared_value: BTreeMap<String, Decimal>,
     /// When it counts: the release time (UTC+8, ISO 8601).
     pub counted_at: String,
 }
@@ -218,7 +220,14 @@ fn desired(entry: &Entry) -> Option<Contribution> {
     if entry.withdrawn || entry.superseded || !classified.classification.in_trade_statistics {
         return None;
     }
+    let mut declared_value = BTreeMap::new();
+    for item in &classified.declaration.items {
+        *declared_value
+            .entry(item.declared_total.currency.clone())
+            .or_default() += item.declared_total.amount;
+    }
     Some(Contribution {
+        declared_value,
         id: classified.declaration.id.clone(),
         category: classified.classification.category,
         direction: classified.declaration.direction,
