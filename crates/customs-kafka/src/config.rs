@@ -23,6 +23,10 @@ pub struct KafkaConfig {
     pub commit_interval: Duration,
     /// Most input records in one transaction.
     pub max_batch_records: usize,
+    /// Consumer group session timeout: how long a vanished instance keeps
+    /// its partitions before the group reassigns them.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
     /// Partitions given to topics the service creates.
     pub topic_partitions: i32,
     /// Replication factor of topics the service creates.
@@ -39,6 +43,7 @@ impl Default for KafkaConfig {
             transactional_id: String::new(),
             commit_interval: Duration::from_millis(100),
             max_batch_records: 2_000,
+            session_timeout: Duration::from_secs(10),
             topic_partitions: 3,
             topic_replication: 1,
             properties: BTreeMap::new(),

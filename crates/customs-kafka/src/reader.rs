@@ -74,9 +74,9 @@ fn wait_for_partitions(
     }
 }
 
-/// Reads dead letters from `topic` until `expected` have arrived and no more
-/// came for `settle` (so a duplicate would be seen), or until `timeout`.
-/// Blocking.
+/// Reads dead letters (or any records, as payload and headers) from `topic`
+/// until `expected` have arrived and no more came for `settle` (so a
+/// duplicate would be seen), or until `timeout`. Blocking.
 pub fn read_dead_letters(
     config: &KafkaConfig,
     topic: &str,

@@ -225,6 +225,13 @@ impl Stage {
             .config
             .client_config()
             .set("group.id", &self.config.group_id)
+            // Static membership (KIP-345): a restarted instance takes its
+            // partitions back at once instead of waiting out a rebalance.
+            .set("group.instance.id", &self.config.transactional_id)
+            .set(
+                "session.timeout.ms",
+                self.config.session_timeout.as_millis().to_string(),
+            )
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
