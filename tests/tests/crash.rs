@@ -21,7 +21,7 @@ use customs_proto::v1::stats_service_client::StatsServiceClient;
 use rdkafka::producer::FutureRecord;
 use rust_decimal::Decimal;
 
-const NUM_MESSAGES: usize = 20_000;
+const NUM_MESSAGES: usize = 100_000;
 const NUM_KILLS: usize = 6;
 const TIMEOUT: Duration = Duration::from_secs(300);
 
