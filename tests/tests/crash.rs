@@ -1,7 +1,9 @@
-//! Crash test on a real broker: ingest and normalize run as real processes
-//! (`customs-ingest`, `customs-normalize`) and are killed with SIGKILL at
-//! random moments, mid-transaction, and restarted, while a generated feed with
-//! duplicates, withdrawals, summaries, late and malformed messages flows.
+//! Crash and rebalance test on a real broker: ingest and normalize run as real
+//! processes (`customs-ingest`, `customs-normalize`), two instances each in
+//! one consumer group, and are killed with SIGKILL at random moments,
+//! mid-transaction, and restarted; half-way one normalize instance leaves for
+//! good, so its partitions move. A generated feed with duplicates,
+//! withdrawals, summaries, late and malformed messages flows meanwhile.
 //! The final statistics equal the generator's summary exactly, and the
 //! read-committed output topics hold every expected record exactly once.
 
@@ -48,42 +50,29 @@ struct Service {
 }
 
 impl Service {
+    /// Instance `instance` of service `name`; instances of one service share
+    /// `group_id` and so split the partitions between them.
     fn new(
         name: &'static str,
-        prefix: &str,
+        instance: usize,
+        group_id: &str,
         bootstrap: &str,
         topics: &TopicsConfig,
     ) -> anyhow::Result<Self> {
-        let kafka = service_kafka(bootstrap, "crash", name);
+        let prefix = format!("CUSTOMS_{}_", name.to_uppercase());
+        let setting = |key: &str, value: &str| (format!("{prefix}{key}"), value.to_owned());
         let env = vec![
-            (
-                format!("{prefix}KAFKA__BOOTSTRAP_SERVERS"),
-                bootstrap.to_owned(),
-            ),
-            (format!("{prefix}KAFKA__GROUP_ID"), kafka.group_id),
+            setting("KAFKA__BOOTSTRAP_SERVERS", bootstrap),
+            setting("KAFKA__GROUP_ID", group_id),
             // Stable across restarts: the new process fences the killed one.
-            (
-                format!("{prefix}KAFKA__TRANSACTIONAL_ID"),
-                kafka.transactional_id,
-            ),
-            (format!("{prefix}TOPICS__RAW"), topics.raw.clone()),
-            (
-                format!("{prefix}TOPICS__DECLARATIONS"),
-                topics.declarations.clone(),
-            ),
-            (
-                format!("{prefix}TOPICS__CLASSIFIED"),
-                topics.classified.clone(),
-            ),
-            (
-                format!("{prefix}TOPICS__DEAD_LETTER"),
-                topics.dead_letter.clone(),
-            ),
-            (
-                format!("{prefix}TELEMETRY__METRICS_ADDR"),
-                "127.0.0.1:0".to_owned(),
-            ),
-            (format!("{prefix}TELEMETRY__LOG_FILTER"), "warn".to_owned()),
+            setting("KAFKA__TRANSACTIONAL_ID", &format!("{group_id}-{instance}")),
+            setting("KAFKA__SESSION_TIMEOUT", "6s"),
+            setting("TOPICS__RAW", &topics.raw),
+            setting("TOPICS__DECLARATIONS", &topics.declarations),
+            setting("TOPICS__CLASSIFIED", &topics.classified),
+            setting("TOPICS__DEAD_LETTER", &topics.dead_letter),
+            setting("TELEMETRY__METRICS_ADDR", "127.0.0.1:0"),
+            setting("TELEMETRY__LOG_FILTER", "warn"),
         ];
         let binary = service_binary(&format!("customs-{name}"))?;
         Ok(Service {
@@ -244,10 +233,17 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    let mut ingest = Service::new("ingest", "CUSTOMS_INGEST_", &bootstrap, &topics)?;
-    let mut normalize = Service::new("normalize", "CUSTOMS_NORMALIZE_", &bootstrap, &topics)?;
-    ingest.start()?;
-    normalize.start()?;
+    // Two instances of each stage in one consumer group; the second normalize
+    // leaves for good half-way, so its partitions move to the first.
+    let ingest_group = service_kafka(&bootstrap, "crash", "ingest").group_id;
+    let normalize_group = service_kafka(&bootstrap, "crash", "normalize").group_id;
+    let mut ingest = Service::new("ingest", 0, &ingest_group, &bootstrap, &topics)?;
+    let mut ingest_b = Service::new("ingest", 1, &ingest_group, &bootstrap, &topics)?;
+    let mut normalize = Service::new("normalize", 0, &normalize_group, &bootstrap, &topics)?;
+    let mut normalize_b = Service::new("normalize", 1, &normalize_group, &bootstrap, &topics)?;
+    for service in [&mut ingest, &mut ingest_b, &mut normalize, &mut normalize_b] {
+        service.start()?;
+    }
     // Deterministic "random" kill times from the seed, 1.5 to 4 s apart.
     let mut state: u64 = 0x5EED;
     for kill in 0..NUM_KILLS {
@@ -256,15 +252,20 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
             .wrapping_add(1_442_695_040_888_963_407);
         let wait_ms = 1_500 + (state >> 33) % 2_500;
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        let victim = if kill % 2 == 0 {
-            &mut ingest
-        } else {
-            &mut normalize
+        let victim = match kill % 4 {
+            0 => &mut ingest,
+            1 => &mut normalize,
+            2 => &mut ingest_b,
+            _ => &mut normalize_b,
         };
         victim.ensure_running()?;
         victim.kill()?;
         eprintln!("e2e: kill -9 {} after {wait_ms} ms", victim.name);
         victim.start()?;
+        if kill == NUM_KILLS / 2 {
+            normalize_b.kill()?;
+            eprintln!("e2e: a normalize instance leaves the group for good");
+        }
     }
 
     let mut client = StatsServiceClient::connect(format!("http://{grpc_addr}")).await?;
@@ -272,6 +273,7 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
     let deadline = after_last_kill + TIMEOUT;
     loop {
         ingest.ensure_running()?;
+        ingest_b.ensure_running()?;
         normalize.ensure_running()?;
         let response = client
             .get_totals(v1::GetTotalsRequest::default())
@@ -357,8 +359,9 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
             "{name}: every expected record exactly once"
         );
     }
-    ingest.kill()?;
-    normalize.kill()?;
+    for service in [&mut ingest, &mut ingest_b, &mut normalize] {
+        service.kill()?;
+    }
     shutdown.cancel();
     aggregate.await??;
     Ok(())
