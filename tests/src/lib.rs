@@ -169,3 +169,39 @@ pub fn raw_producer(bootstrap: &str) -> anyhow::Result<rdkafka::producer::Future
         .set("linger.ms", "5")
         .create()?)
 }
+
+/// The served totals as `category/direction` → figures, in the generator
+/// summary's shape, so a test can compare them with `==`.
+pub fn served_table(
+    response: &customs_proto::v1::GetTotalsResponse,
+) -> anyhow::Result<std::collections::BTreeMap<String, customs_domain::generator::SummaryRow>> {
+    let money =
+        |money: &Option<customs_proto::v1::Money>| -> anyhow::Result<rust_decimal::Decimal> {
+            Ok(money
+                .as_ref()
+                .map(|m| m.amount.parse())
+                .transpose()?
+                .unwrap_or_default())
+        };
+    let mut table = std::collections::BTreeMap::new();
+    for row in &response.rows {
+        let category = row
+            .category()
+            .as_str_name()
+            .trim_start_matches("TRADE_CATEGORY_")
+            .to_lowercase();
+        let direction = row
+            .direction()
+            .as_str_name()
+            .trim_start_matches("DIRECTION_")
+            .to_lowercase();
+        let figures = customs_domain::generator::SummaryRow {
+            num_declarations: row.num_declarations,
+            num_items: row.num_items,
+            value_cny: money(&row.value_cny)?,
+            value_usd: money(&row.value_usd)?,
+        };
+        table.insert(format!("{category}/{direction}"), figures);
+    }
+    Ok(table)
+}

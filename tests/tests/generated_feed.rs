@@ -4,51 +4,18 @@
 //! the generator's summary exactly, with every malformed message dead-lettered
 //! once.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
 use customs_domain::CodeTables;
-use customs_domain::generator::{Generator, GeneratorConfig, MessageKind, SummaryRow};
-use customs_e2e::{Pipeline, broker, raw_producer, service_kafka};
+use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
+use customs_e2e::{Pipeline, broker, raw_producer, served_table, service_kafka};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 use rdkafka::producer::FutureRecord;
-use rust_decimal::Decimal;
 
 const NUM_MESSAGES: usize = 3_000;
 const TIMEOUT: Duration = Duration::from_secs(180);
-
-fn served(response: &v1::GetTotalsResponse) -> anyhow::Result<BTreeMap<String, SummaryRow>> {
-    let mut table = BTreeMap::new();
-    for row in &response.rows {
-        let category = row
-            .category()
-            .as_str_name()
-            .trim_start_matches("TRADE_CATEGORY_")
-            .to_lowercase();
-        let direction = row
-            .direction()
-            .as_str_name()
-            .trim_start_matches("DIRECTION_")
-            .to_lowercase();
-        let money = |money: &Option<v1::Money>| -> anyhow::Result<Decimal> {
-            Ok(money
-                .as_ref()
-                .map(|m| m.amount.parse::<Decimal>())
-                .transpose()?
-                .unwrap_or_default())
-        };
-        let cell = SummaryRow {
-            num_declarations: row.num_declarations,
-            num_items: row.num_items,
-            value_cny: money(&row.value_cny)?,
-            value_usd: money(&row.value_usd)?,
-        };
-        table.insert(format!("{category}/{direction}"), cell);
-    }
-    Ok(table)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn generated_feed_gives_exactly_the_generator_summary() -> anyhow::Result<()> {
@@ -113,7 +80,7 @@ async fn generated_feed_gives_exactly_the_generator_summary() -> anyhow::Result<
             .get_totals(v1::GetTotalsRequest::default())
             .await?
             .into_inner();
-        let table = served(&response)?;
+        let table = served_table(&response)?;
         if table == summary.counted {
             // Hold still for a moment: nothing may be counted twice later.
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -121,7 +88,7 @@ async fn generated_feed_gives_exactly_the_generator_summary() -> anyhow::Result<
                 .get_totals(v1::GetTotalsRequest::default())
                 .await?
                 .into_inner();
-            assert_eq!(served(&again)?, summary.counted);
+            assert_eq!(served_table(&again)?, summary.counted);
             break;
         }
         if Instant::now() > deadline {
