@@ -1,10 +1,10 @@
-//! `customs-aggregate`: parse CLI and config, start telemetry, run until a signal.
+//! `customs-aggregate`: parse the CLI, then load config, start telemetry and run
+//! until a signal (see `customs_service::run_service`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use customs_aggregate::Config;
 
 /// Aggregate service of the customs-declaration pipeline.
 #[derive(Parser)]
@@ -18,20 +18,12 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(err) => return customs_service::config_error("customs-aggregate", &err),
-    };
-    if let Err(err) = customs_telemetry::init(&config.telemetry) {
-        eprintln!("customs-aggregate: {err}");
-        return ExitCode::FAILURE;
-    }
-    let shutdown = customs_service::shutdown_on_signal();
-    match customs_aggregate::run(config, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "aggregate failed");
-            ExitCode::FAILURE
-        }
-    }
+    let load = || customs_aggregate::Config::load(cli.config.as_deref());
+    customs_service::run_service(
+        "customs-aggregate",
+        load,
+        |config| &config.telemetry,
+        customs_aggregate::run,
+    )
+    .await
 }

@@ -1,10 +1,10 @@
-//! `customs-ingest`: parse CLI and config, start telemetry, run until a signal.
+//! `customs-ingest`: parse the CLI, then load config, start telemetry and run
+//! until a signal (see `customs_service::run_service`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use customs_ingest::Config;
 
 /// Ingest service of the customs-declaration pipeline.
 #[derive(Parser)]
@@ -18,20 +18,12 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(err) => return customs_service::config_error("customs-ingest", &err),
-    };
-    if let Err(err) = customs_telemetry::init(&config.telemetry) {
-        eprintln!("customs-ingest: {err}");
-        return ExitCode::FAILURE;
-    }
-    let shutdown = customs_service::shutdown_on_signal();
-    match customs_ingest::run(config, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "ingest failed");
-            ExitCode::FAILURE
-        }
-    }
+    let load = || customs_ingest::Config::load(cli.config.as_deref());
+    customs_service::run_service(
+        "customs-ingest",
+        load,
+        |config| &config.telemetry,
+        customs_ingest::run,
+    )
+    .await
 }

@@ -1,6 +1,7 @@
 //! What every service binary needs at start, so the `main.rs` files stay tiny:
-//! layered config loading ([`config`]), the config-error exit code, and a
-//! [`CancellationToken`] cancelled by SIGINT or SIGTERM ([`shutdown_on_signal`]).
+//! layered config loading ([`config`]), the config-error exit code, a
+//! [`CancellationToken`] cancelled by SIGINT or SIGTERM ([`shutdown_on_signal`]),
+//! and [`run_service`], which strings them together.
 
 pub mod config;
 
@@ -8,6 +9,36 @@ use std::process::ExitCode;
 
 pub use config::{ConfigError, EXIT_CONFIG, load};
 use tokio_util::sync::CancellationToken;
+
+/// The whole life of a service binary after CLI parsing: load the config
+/// (exit 64 on error), start telemetry, run until SIGINT/SIGTERM or a fatal
+/// error, and map the outcome to an exit code.
+pub async fn run_service<C, E, Fut>(
+    program: &str,
+    load: impl FnOnce() -> Result<C, ConfigError>,
+    telemetry: impl FnOnce(&C) -> &customs_telemetry::TelemetryConfig,
+    run: impl FnOnce(C, CancellationToken) -> Fut,
+) -> ExitCode
+where
+    E: std::fmt::Display,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let config = match load() {
+        Ok(config) => config,
+        Err(err) => return config_error(program, &err),
+    };
+    if let Err(err) = customs_telemetry::init(telemetry(&config)) {
+        eprintln!("{program}: {err}");
+        return ExitCode::FAILURE;
+    }
+    match run(config, shutdown_on_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, program, "service failed");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Prints a configuration error and returns exit code 64 (`EX_USAGE`).
 pub fn config_error(program: &str, err: &ConfigError) -> ExitCode {
