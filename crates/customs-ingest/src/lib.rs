@@ -27,9 +27,6 @@ pub const SERVICE: &str = "ingest";
 /// Why the service stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Topics could not be created.
-    #[error("topic set-up failed: {0}")]
-    Topics(#[source] customs_kafka::KafkaError),
     /// The configured code tables could not be read.
     #[error(transparent)]
     CodeTables(customs_domain::codes::TableError),
@@ -41,14 +38,6 @@ pub enum Error {
 /// Runs the service until `shutdown` is cancelled or a fatal error.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let topics = &config.topics;
-    if config.create_topics {
-        customs_kafka::admin::ensure_topics(
-            &config.kafka,
-            &[&topics.raw, &topics.declarations, &topics.dead_letter],
-        )
-        .await
-        .map_err(Error::Topics)?;
-    }
     let stage = Stage::new(
         SERVICE,
         config.kafka.clone(),
@@ -58,6 +47,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             dead_letter: topics.dead_letter.clone(),
         },
     );
+    if config.create_topics {
+        stage.ensure_topics().await?;
+    }
     let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
         .map_err(Error::CodeTables)?;
     let transform = IngestTransform::new(tables, config.parse_limits());

@@ -96,6 +96,9 @@ pub enum StageError {
     /// The producer is fenced or otherwise unusable; restart the instance.
     #[error("fatal kafka error: {0}")]
     Fatal(#[source] KafkaError),
+    /// The stage's topics could not be created.
+    #[error("topic set-up failed: {0}")]
+    Topics(#[source] KafkaError),
     /// The stage thread panicked.
     #[error("stage thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -201,6 +204,17 @@ impl Stage {
             config,
             topics,
         }
+    }
+
+    /// Creates the input, output and dead-letter topics where missing.
+    pub async fn ensure_topics(&self) -> Result<(), StageError> {
+        let topics = &self.topics;
+        crate::admin::ensure_topics(
+            &self.config,
+            &[&topics.input, &topics.output, &topics.dead_letter],
+        )
+        .await
+        .map_err(StageError::Topics)
     }
 
     /// [`Stage::run`] on Tokio's blocking pool, so the async runtime's
