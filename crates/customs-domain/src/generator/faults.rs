@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::{GeneratedMessage, Generator, MessageKind, guid};
-use crate::model::{AppType, Direction};
+use crate::model::{AppType, Direction, MessageType};
 use crate::render::{render_dec_message, render_inventories};
 
 impl Generator<'_> {
@@ -16,6 +16,7 @@ impl Generator<'_> {
             key: inventory.id.clone(),
             payload: render_inventories(std::slice::from_ref(&inventory), &guid(&mut self.rng))
                 .into_bytes(),
+            message_type: inventory.message_type,
             kind: MessageKind::Withdrawal,
         }]
     }
@@ -38,6 +39,7 @@ impl Generator<'_> {
         GeneratedMessage {
             key: declaration.id,
             payload: payload.into_bytes(),
+            message_type: MessageType::DecMessage,
             kind: MessageKind::Malformed,
         }
     }

@@ -99,6 +99,8 @@ pub struct GeneratedMessage {
     pub key: String,
     /// Raw bytes as the single window would send them.
     pub payload: Vec<u8>,
+    /// Its root element type (a malformed one: the type it pretends to be).
+    pub message_type: MessageType,
     /// What it is.
     pub kind: MessageKind,
 }
@@ -189,7 +191,7 @@ impl<'t> Generator<'t> {
         };
         for message in &batch {
             *self.summary.messages.entry(message.kind).or_default() += 1;
-            let root = root_name(&message.payload);
+            let root = message.message_type.as_str().to_owned();
             *self.summary.message_types.entry(root).or_default() += 1;
         }
         batch
@@ -274,6 +276,7 @@ impl<'t> Generator<'t> {
             let message = GeneratedMessage {
                 key: declaration.id.clone(),
                 payload: render_dec_message(&declaration).into_bytes(),
+                message_type: MessageType::DecMessage,
                 kind: MessageKind::Declaration,
             };
             self.sent_valid.push(message.clone());
@@ -395,6 +398,7 @@ impl<'t> Generator<'t> {
             key: inventory.id.clone(),
             payload: render_inventories(std::slice::from_ref(&inventory), &message_guid)
                 .into_bytes(),
+            message_type: inventory.message_type,
             kind: MessageKind::Declaration,
         };
         let (receipt_type, final_status) = match inventory.direction {
@@ -423,6 +427,7 @@ impl<'t> Generator<'t> {
         let receipt_message = GeneratedMessage {
             key: inventory.id.clone(),
             payload: render_receipts(receipt_type, &receipts, &guid(&mut self.rng)).into_bytes(),
+            message_type: receipt_type,
             kind: MessageKind::Receipt,
         };
         let mut batch = vec![inventory_message.clone(), receipt_message];
@@ -463,6 +468,7 @@ impl<'t> Generator<'t> {
             key: summary.id().to_owned(),
             payload: render_summaries(std::slice::from_ref(&summary), &guid(&mut self.rng))
                 .into_bytes(),
+            message_type: MessageType::Ceb792,
             kind: MessageKind::SummaryResult,
         }
     }
@@ -515,23 +521,6 @@ fn month_parts(month: &str) -> (u32, u32) {
 fn shift_month(year: u32, month: u32, back: u32) -> (u32, u32) {
     let index = year * 12 + month - 1 - back;
     (index / 12, index % 12 + 1)
-}
-
-fn root_name(payload: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&payload[..payload.len().min(300)]);
-    for marker in [
-        "CEB603Message",
-        "CEB604Message",
-        "CEB621Message",
-        "CEB622Message",
-        "CEB792Message",
-        "DecMessage",
-    ] {
-        if text.contains(marker) {
-            return marker.to_owned();
-        }
-    }
-    "unknown".to_owned()
 }
 
 mod faults;
