@@ -9,7 +9,9 @@ use prost::Message;
 const PROTOS: &[&str] = &["customs/v1/declaration.proto", "customs/v1/stats.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time: a build-script binary may be shared between
+    // checkouts of the workspace, and must compile this checkout's protos.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     for proto in PROTOS {
         println!(
             "cargo:rerun-if-changed={}",

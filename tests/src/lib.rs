@@ -63,6 +63,8 @@ pub fn unique_topics(test: &str) -> TopicsConfig {
         declarations: format!("e2e.{test}.{suffix}.declarations"),
         classified: format!("e2e.{test}.{suffix}.classified"),
         dead_letter: format!("e2e.{test}.{suffix}.dead-letter"),
+        changelog: format!("e2e.{test}.{suffix}.changelog"),
+        late: format!("e2e.{test}.{suffix}.late"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Aggregate configuration; layering rules in `customs_service::config`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use customs_kafka::{KafkaConfig, TopicsConfig};
 use customs_telemetry::TelemetryConfig;
@@ -21,8 +22,38 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Where the gRPC API listens.
     pub grpc_addr: SocketAddr,
-    /// Create the classified topic at start when it is missing.
+    /// Create missing topics at start (classified, changelog, late).
     pub create_topics: bool,
+    /// Event-time rules.
+    pub statistics: StatisticsConfig,
+}
+
+/// Event-time rules of the statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatisticsConfig {
+    /// How far behind the watermark an event may be and still count (and
+    /// restate earlier figures); older ones go to the late topic.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// How long (event time) a receipt waits for its inventory.
+    #[serde(with = "humantime_serde")]
+    pub waiting_ttl: Duration,
+    /// A partition with no new event time for this long (wall clock) stops
+    /// holding the watermark back.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for StatisticsConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        StatisticsConfig {
+            allowed_lateness: Duration::from_secs(45 * DAY),
+            waiting_ttl: Duration::from_secs(7 * DAY),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for Config {
@@ -36,6 +67,7 @@ impl Default for Config {
             },
             grpc_addr: ([0, 0, 0, 0], 50051).into(),
             create_topics: true,
+            statistics: StatisticsConfig::default(),
         }
     }
 }
@@ -67,6 +99,7 @@ mod tests {
         );
         assert_eq!(loaded.kafka.commit_interval, defaults.kafka.commit_interval);
         assert_eq!(loaded.topics, defaults.topics);
+        assert_eq!(loaded.statistics, defaults.statistics);
         assert_eq!(
             loaded.telemetry.metrics_addr,
             Some("0.0.0.0:9103".parse().unwrap_or_else(|e| panic!("{e}")))

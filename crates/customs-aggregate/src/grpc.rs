@@ -12,11 +12,16 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::Error;
-use crate::state::{SharedState, lock};
+use std::sync::Arc;
+
+use customs_domain::model::format_amount;
+use customs_domain::stats::{Dimension, Misaligned, Query, Window};
+
+use crate::state::Shared;
 
 /// The stats service over the shared state.
 pub struct Stats {
-    state: SharedState,
+    state: Arc<Shared>,
 }
 
 #[tonic::async_trait]
@@ -33,44 +38,8 @@ impl StatsService for Stats {
         )?;
         let direction: Option<Direction> =
             optional_filter(request.direction(), v1::Direction::Unspecified, "direction")?;
-        let response = {
-            let guard = lock(&self.state);
-            let rows = guard
-                .totals
-                .rows()
-                .filter(|(c, d, _)| {
-                    category.is_none_or(|want| want == *c)
-                        && direction.is_none_or(|want| want == *d)
-                })
-                .map(|(category, direction, row)| v1::TotalsRow {
-                    category: v1::TradeCategory::from(category).into(),
-                    direction: v1::Direction::from(direction).into(),
-                    num_declarations: row.num_declarations,
-                    num_items: row.num_items,
-                    declared_value: row
-                        .declared_value
-                        .iter()
-                        .map(|(currency, amount)| v1::Money {
-                            amount: customs_domain::model::format_amount(*amount),
-                            currency: currency.clone(),
-                        })
-                        .collect(),
-                    value_cny: Some(v1::Money {
-                        amount: customs_domain::model::format_amount(row.value_cny),
-                        currency: "CNY".to_owned(),
-                    }),
-                    value_usd: Some(v1::Money {
-                        amount: customs_domain::model::format_amount(row.value_usd),
-                        currency: "USD".to_owned(),
-                    }),
-                })
-                .collect::<Vec<_>>();
-            v1::GetTotalsResponse {
-                num_declarations: rows.iter().map(|row| row.num_declarations).sum(),
-                rows,
-                num_records_read: guard.num_records_read,
-            }
-        };
+        let response = totals(&self.state, category, direction)
+            .map_err(|err| Status::internal(err.to_string()))?;
         metrics::counter!("customs_aggregate_grpc_requests_total", "method" => "GetTotals", "code" => "ok").increment(1);
         Ok(Response::new(response))
     }
@@ -93,11 +62,26 @@ where
 /// Serves stats, health and reflection on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
-    state: SharedState,
+    state: Arc<Shared>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<StatsServiceServer<Stats>>().await;
+    health.set_not_serving::<StatsServiceServer<Stats>>().await;
+    {
+        // Serving once the view has restored the changelog.
+        let health = health.clone();
+        let state = Arc::clone(&state);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                if state.progress().restoring().is_empty() {
+                    health.set_serving::<StatsServiceServer<Stats>>().await;
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+    }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(customs_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -123,4 +107,101 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
         .await
         .map_err(Error::Serve)
+}
+
+/// Money as the API carries it: an exact decimal string and its currency.
+fn money(amount: rust_decimal::Decimal, currency: &str) -> v1::Money {
+    v1::Money {
+        amount: format_amount(amount),
+        currency: currency.to_owned(),
+    }
+}
+
+/// Freshness of an answer computed now from `state`.
+pub(crate) fn freshness(state: &Shared, watermark: Option<i64>, version: u64) -> v1::Freshness {
+    let progress = state.progress();
+    let now_s = customs_kafka::stage::now_ms() / 1000;
+    v1::Freshness {
+        watermark: watermark
+            .map(customs_domain::stats::time::format_minute)
+            .unwrap_or_default(),
+        version,
+        restoring_partitions: progress.restoring(),
+        changelog_offsets: progress.positions.clone().into_iter().collect(),
+        watermark_lag_seconds: watermark.map(|w| now_s - w * 60).unwrap_or_default(),
+    }
+}
+
+/// All-time totals per (category, direction), with declared value per currency.
+fn totals(
+    state: &Shared,
+    category: Option<TradeCategory>,
+    direction: Option<Direction>,
+) -> Result<v1::GetTotalsResponse, Misaligned> {
+    let (rows, by_currency, watermark, version, records) = {
+        let view = state.read();
+        let (version, records) = {
+            let progress = state.progress();
+            (progress.version, progress.records_committed)
+        };
+        let range = Window::AllTime.resolve(None).unwrap_or_default();
+        let query = |group_by: Vec<Dimension>| Query {
+            range,
+            group_by,
+            filters: Vec::new(),
+        };
+        let rows = customs_domain::stats::query::run(
+            view.panes(),
+            &query(vec![Dimension::Category, Dimension::Direction]),
+            &state.tables,
+        )?;
+        let by_currency = customs_domain::stats::query::run(
+            view.panes(),
+            &query(vec![
+                Dimension::Category,
+                Dimension::Direction,
+                Dimension::Currency,
+            ]),
+            &state.tables,
+        )?;
+        (
+            rows,
+            by_currency,
+            view.watermarks().global(),
+            version,
+            records,
+        )
+    };
+    let rows: Vec<v1::TotalsRow> = rows
+        .into_iter()
+        .filter_map(|(group, measures)| {
+            let row_category = TradeCategory::from_name(&group[0])?;
+            let row_direction = Direction::from_name(&group[1])?;
+            if category.is_some_and(|c| c != row_category)
+                || direction.is_some_and(|d| d != row_direction)
+            {
+                return None;
+            }
+            let declared_value = by_currency
+                .iter()
+                .filter(|(key, _)| key[0] == group[0] && key[1] == group[1])
+                .map(|(key, m)| money(m.declared, &key[2]))
+                .collect();
+            Some(v1::TotalsRow {
+                category: v1::TradeCategory::from(row_category).into(),
+                direction: v1::Direction::from(row_direction).into(),
+                num_declarations: measures.declarations.max(0) as u64,
+                num_items: measures.items.max(0) as u64,
+                declared_value,
+                value_cny: Some(money(measures.value_cny, "CNY")),
+                value_usd: Some(money(measures.value_usd, "USD")),
+            })
+        })
+        .collect();
+    Ok(v1::GetTotalsResponse {
+        num_declarations: rows.iter().map(|row| row.num_declarations).sum(),
+        rows,
+        num_records_read: records,
+        freshness: Some(freshness(state, watermark, version)),
+    })
 }

@@ -1,28 +1,32 @@
-//! Aggregate service: exact totals over classified declarations, served over gRPC.
+//! Aggregate service: exact event-time statistics over classified
+//! declarations, recoverable and scalable, served over gRPC.
 //!
-//! Reads `customs.v1.ClassifiedDeclaration` records (read-committed, so only
-//! what upstream transactions committed) into [`customs_domain::Totals`], which
-//! counts each declaration identity once, and serves them through
-//! `customs.v1.StatsService`, the standard gRPC health service and server
-//! reflection (v1 and v1alpha).
-//!
-//! Delivery guarantee (skeleton): the state is a deterministic fold over the
-//! classified topic, rebuilt by reading the topic from the beginning at every
-//! start, so a restart loses nothing and counts nothing twice. No offsets are
-//! committed. The changelog-backed state with event-time windows replaces this
-//! once the exactly-once aggregate lands.
+//! Design (see README, "Aggregate state and scale-out"):
+//! - [`owner`]: instances share the classified partitions in one consumer
+//!   group; the owner of a partition runs each declaration's lifecycle and
+//!   writes every change to the compacted changelog topic, in the same
+//!   transaction as the consumed offsets (exactly-once);
+//! - [`reader`]: every instance reads the whole changelog into its
+//!   [`customs_domain::stats::StatsView`], so any instance answers for all
+//!   partitions, keeps answering while partitions move, and restores its
+//!   state on start by reading the changelog;
+//! - [`grpc`]: the API, with freshness in every answer; health is
+//!   NOT_SERVING until the view has restored.
 
+mod changelog;
 mod config;
 mod grpc;
+mod owner;
+mod reader;
 mod state;
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
-pub use config::Config;
-use customs_kafka::KafkaError;
-use rdkafka::message::Message;
-pub use state::{SharedState, State};
+pub use config::{Config, StatisticsConfig};
+use customs_domain::CodeTables;
+use customs_kafka::stage::{Stage, StageTopics};
+use customs_kafka::{KafkaError, StageError};
+pub use state::Shared;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -32,12 +36,15 @@ pub const SERVICE: &str = "aggregate";
 /// Why the service stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Topics could not be created.
+    /// Topics could not be created or do not fit together.
     #[error("topic set-up failed: {0}")]
     Topics(#[source] KafkaError),
-    /// The classified topic could not be read.
-    #[error("reading the classified topic failed: {0}")]
+    /// The changelog could not be read.
+    #[error("reading the changelog failed: {0}")]
     Reader(#[source] KafkaError),
+    /// The owner loop failed.
+    #[error("owner loop failed: {0}")]
+    Stage(#[from] StageError),
     /// The gRPC listener could not be bound.
     #[error("cannot bind gRPC address: {0}")]
     Bind(#[source] std::io::Error),
@@ -47,8 +54,8 @@ pub enum Error {
     /// Reflection could not be built from the descriptor set.
     #[error("reflection set-up failed: {0}")]
     Reflection(#[source] tonic_reflection::server::Error),
-    /// The reader thread panicked.
-    #[error("reader thread failed: {0}")]
+    /// A worker thread panicked.
+    #[error("worker thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
 
@@ -66,29 +73,65 @@ pub async fn run_with_listener(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let topic = config.topics.classified.clone();
+    let topics = config.topics.clone();
     if config.create_topics {
-        customs_kafka::admin::ensure_topics(&config.kafka, &[&topic])
+        customs_kafka::admin::ensure_compacted_topics(&config.kafka, &[&topics.changelog])
             .await
             .map_err(Error::Topics)?;
+        customs_kafka::admin::ensure_topics(
+            &config.kafka,
+            &[&topics.classified, &topics.late, &topics.dead_letter],
+        )
+        .await
+        .map_err(Error::Topics)?;
     }
-    let state: SharedState = Arc::default();
+    let shared = Arc::new(Shared::new(
+        CodeTables::embedded(),
+        config.statistics.clone(),
+    ));
     let reader = {
-        let state = Arc::clone(&state);
+        let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
         let kafka = config.kafka.clone();
+        let topic = topics.changelog.clone();
         tokio::task::spawn_blocking(move || {
-            customs_kafka::reader::read_topic(&kafka, &topic, &shutdown, |message| {
-                state::apply(&state, message.payload().unwrap_or_default());
-                ControlFlow::Continue(())
-            })
+            let read = reader::run(&kafka, &topic, &shared, &shutdown);
+            shutdown.cancel();
+            read
+        })
+    };
+    let owner = owner::Owner::new(
+        Arc::clone(&shared),
+        &config.kafka,
+        topics.changelog.clone(),
+        topics.late.clone(),
+        shutdown.clone(),
+    )
+    .map_err(Error::Topics)?;
+    let stage = Stage::new(
+        SERVICE,
+        config.kafka.clone(),
+        StageTopics {
+            input: topics.classified.clone(),
+            output: topics.changelog.clone(),
+            dead_letter: topics.dead_letter.clone(),
+        },
+    );
+    let owning = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let owned = stage.run_blocking(owner, shutdown.clone()).await;
+            shutdown.cancel();
+            owned
         })
     };
     tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
-    let served = grpc::serve(listener, state, shutdown.clone()).await;
-    // Whatever ended first, the other half stops too.
+    let served = grpc::serve(listener, Arc::clone(&shared), shutdown.clone()).await;
+    // Whatever ended first, the rest stops too.
     shutdown.cancel();
+    let owned = owning.await?;
     let read = reader.await?;
     served?;
+    owned?;
     read.map_err(Error::Reader)
 }

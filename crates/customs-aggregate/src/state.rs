@@ -1,107 +1,128 @@
-//! The aggregate's in-memory state and how classified events change it.
+//! State shared by the owner loop, the changelog reader and the gRPC
+//! handlers: the [`StatsView`] and how far the view has read the changelog.
 //!
-//! The lock is held only to apply one record or to copy the rows for one
-//! answer, never across I/O.
+//! The view is behind a read–write lock that is held only to apply a batch
+//! of changes or to compute one answer, never across I/O. Every applied
+//! change bumps [`Progress::version`], so an answer can say which state it
+//! reflects and a subscription can tell whether anything changed.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::{
+    Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+use std::time::Duration;
 
-use customs_domain::lifecycle::{Delta, Lifecycle};
-use customs_domain::{ClassifiedDeclaration, Receipt, RejectReason, Totals};
-use customs_proto::v1;
-use prost::Message;
+use customs_domain::CodeTables;
+use customs_domain::stats::StatsView;
 
-/// How often waiting receipts are checked for expiry, in records.
-const EXPIRY_EVERY_RECORDS: u64 = 10_000;
-/// How long a receipt may wait for its inventory, in records read (about an
-/// hour of traffic at the target rate); then it is dropped and counted in
-/// `customs_aggregate_lifecycle_expired_total`.
-const WAITING_TTL_EVENTS: u64 = 5_000_000;
+use crate::config::StatisticsConfig;
 
-/// Lifecycle, totals and bookkeeping for freshness.
-#[derive(Debug, Default)]
-pub struct State {
-    /// When each declaration counts, and what it contributed.
-    pub lifecycle: Lifecycle,
-    /// Totals per (category, direction): the sum of the lifecycle's deltas.
-    pub totals: Totals,
-    /// Classified records read, duplicates included.
-    pub num_records_read: u64,
+/// How far the view has read the changelog.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Next changelog offset the reader will read, per partition.
+    pub positions: BTreeMap<i32, i64>,
+    /// End offsets found at start: a partition restores until its position
+    /// reaches its target.
+    pub restore_targets: BTreeMap<i32, i64>,
+    /// Bumped on every change applied to the view.
+    pub version: u64,
+    /// Classified records this instance's owner loop committed since start.
+    pub records_committed: u64,
 }
 
-/// State shared between the reader thread and the gRPC handlers.
-pub type SharedState = Arc<Mutex<State>>;
-
-/// Locks the state; a poisoned lock still holds consistent totals because
-/// every record's deltas are applied before the lock is released.
-pub fn lock(state: &SharedState) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Decodes one classified event and applies it: lifecycle first, then the
-/// deltas it produces to the totals.
-pub fn apply(state: &SharedState, payload: &[u8]) {
-    metrics::counter!("customs_aggregate_messages_consumed_total").increment(1);
-    let kind = match v1::ClassifiedEvent::decode(payload).map(|message| message.kind) {
-        Ok(Some(kind)) => kind,
-        Ok(None) => return undecodable("classified event without kind".to_owned()),
-        Err(err) => return undecodable(err.to_string()),
-    };
-    let mut guard = lock(state);
-    let state = &mut *guard;
-    state.num_records_read += 1;
-    let deltas = match kind {
-        v1::classified_event::Kind::Declaration(wire) => {
-            match ClassifiedDeclaration::try_from(wire) {
-                Ok(classified) => state.lifecycle.record_declaration(classified),
-                Err(err) => {
-                    drop(guard);
-                    return undecodable(err.to_string());
-                }
-            }
+impl Progress {
+    /// Partitions still restoring (position below the start-up end offset,
+    /// or not yet known).
+    pub fn restoring(&self) -> Vec<i32> {
+        if self.restore_targets.is_empty() {
+            return vec![-1];
         }
-        v1::classified_event::Kind::Receipt(wire) => match Receipt::try_from(wire) {
-            Ok(receipt) => state.lifecycle.record_receipt(&receipt),
-            Err(err) => {
-                drop(guard);
-                return undecodable(err.to_string());
-            }
-        },
-        v1::classified_event::Kind::SummaryResult(wire) => {
-            state.lifecycle.record_summary(&wire.into())
-        }
-    };
-    for delta in &deltas {
-        state.totals.apply(delta);
-        let (kind, contribution) = match delta {
-            Delta::Add(contribution) => ("add", contribution),
-            Delta::Retract(contribution) => ("retract", contribution),
-        };
-        metrics::counter!(
-            "customs_aggregate_deltas_total",
-            "kind" => kind,
-            "category" => contribution.category.as_str(),
-            "direction" => contribution.direction.as_str()
-        )
-        .increment(1);
+        self.restore_targets
+            .iter()
+            .filter(|(partition, target)| {
+                self.positions
+                    .get(partition)
+                    .is_none_or(|position| position < target)
+            })
+            .map(|(partition, _)| *partition)
+            .collect()
     }
-    if state.num_records_read.is_multiple_of(EXPIRY_EVERY_RECORDS) {
-        let expired = state.lifecycle.expire(WAITING_TTL_EVENTS);
-        metrics::counter!("customs_aggregate_lifecycle_expired_total").increment(expired as u64);
-        if expired > 0 {
-            tracing::warn!(
-                expired,
-                "receipts whose inventory never arrived were dropped after the TTL"
-            );
+}
+
+/// Everything the aggregate's threads share.
+pub struct Shared {
+    view: RwLock<StatsView>,
+    progress: Mutex<Progress>,
+    advanced: Condvar,
+    /// Code tables for derived dimensions.
+    pub tables: CodeTables,
+    /// Event-time rules.
+    pub statistics: StatisticsConfig,
+}
+
+impl Shared {
+    /// Empty state.
+    pub fn new(tables: CodeTables, statistics: StatisticsConfig) -> Self {
+        Shared {
+            view: RwLock::new(StatsView::default()),
+            progress: Mutex::new(Progress::default()),
+            advanced: Condvar::new(),
+            tables,
+            statistics,
         }
     }
-    metrics::gauge!("customs_aggregate_lifecycle_waiting")
-        .set(state.lifecycle.num_waiting() as f64);
-}
 
-/// Only our own normalize writes this topic, so this is a bug or a foreign
-/// producer: loud, counted, and not silently absorbed.
-fn undecodable(error: String) {
-    let reason = RejectReason::UndecodableRecord.as_str();
-    metrics::counter!("customs_aggregate_messages_rejected_total", "reason" => reason).increment(1);
-    tracing::error!(%error, "undecodable classified record skipped");
+    /// Reads the view. A poisoned lock still holds a consistent view: every
+    /// change is applied in full before the lock is released.
+    pub fn read(&self) -> RwLockReadGuard<'_, StatsView> {
+        self.view.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the view; call [`Shared::changed`] after releasing it.
+    pub fn write(&self) -> RwLockWriteGuard<'_, StatsView> {
+        self.view.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Progress so far.
+    pub fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that the view changed and wakes waiters.
+    pub fn changed(&self) {
+        self.progress().version += 1;
+        self.advanced.notify_all();
+    }
+
+    /// Records reader positions and wakes waiters.
+    pub fn set_positions(&self, positions: impl IntoIterator<Item = (i32, i64)>) {
+        self.progress().positions.extend(positions);
+        self.advanced.notify_all();
+    }
+
+    /// Records the end offsets a restore must reach.
+    pub fn set_restore_targets(&self, targets: BTreeMap<i32, i64>) {
+        self.progress().restore_targets = targets;
+        self.advanced.notify_all();
+    }
+
+    /// Waits up to `timeout` until the view has read `partition` up to
+    /// `offset`; returns whether it has.
+    pub fn wait_for(&self, partition: i32, offset: i64, timeout: Duration) -> bool {
+        let guard = self.progress();
+        let (guard, _) = self
+            .advanced
+            .wait_timeout_while(guard, timeout, |progress| {
+                progress
+                    .positions
+                    .get(&partition)
+                    .is_none_or(|position| *position < offset)
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        guard
+            .positions
+            .get(&partition)
+            .is_some_and(|position| *position >= offset)
+    }
 }

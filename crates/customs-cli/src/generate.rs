@@ -43,9 +43,14 @@ pub struct GenerateArgs {
     /// Share of inventory withdrawals.
     #[arg(long, default_value_t = 0.005)]
     withdrawal_rate: f64,
-    /// Share of declarations dated 2-4 months back.
+    /// Share of declarations dated in the second half of the previous month
+    /// (late but within the allowed lateness: they count).
     #[arg(long, default_value_t = 0.01)]
     late_rate: f64,
+    /// Share of declarations dated 13 months back (beyond the allowed
+    /// lateness: they go to the late topic).
+    #[arg(long, default_value_t = 0.002)]
+    too_late_rate: f64,
     /// Share of export inventories followed by a summary result.
     #[arg(long, default_value_t = 0.05)]
     summary_rate: f64,
@@ -83,6 +88,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         duplicate_rate: args.duplicate_rate,
         withdrawal_rate: args.withdrawal_rate,
         late_rate: args.late_rate,
+        too_late_rate: args.too_late_rate,
         summary_rate: args.summary_rate,
         ..GeneratorConfig::default()
     };

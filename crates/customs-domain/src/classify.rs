@@ -57,6 +57,11 @@ impl TradeCategory {
             TradeCategory::Other => "other",
         }
     }
+
+    /// The category named `name` ([`TradeCategory::as_str`]).
+    pub fn from_name(name: &str) -> Option<TradeCategory> {
+        TradeCategory::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 /// The result of classifying one declaration.

@@ -94,6 +94,18 @@ pub enum Region {
     NorthEastern,
 }
 
+impl Region {
+    /// Stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::Eastern => "eastern",
+            Region::Central => "central",
+            Region::Western => "western",
+            Region::NorthEastern => "north_eastern",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct CurrencyRow {
     numeric: String,

@@ -4,7 +4,7 @@
 //! window sends, or the JSON rendering); outputs are validated [`Event`]s
 //! (declarations, inventories, receipts, summary results), a
 //! [`Classification`] and a [`Valuation`] per declaration, and exact
-//! aggregate [`Totals`]. Nothing here does I/O, spawns tasks or reads clocks, so every
+//! event-time [`stats`]. Nothing here does I/O, spawns tasks or reads clocks, so every
 //! rule can be tested as a plain function or a synchronous state machine.
 //!
 //! Guarantees:
@@ -23,7 +23,7 @@ pub mod parse;
 pub mod reject;
 pub mod render;
 pub mod sample;
-pub mod totals;
+pub mod stats;
 pub mod validate;
 pub mod valuation;
 
@@ -33,5 +33,4 @@ pub use model::{
     AppType, Declaration, Direction, Event, Item, MessageType, Money, Receipt, SummaryResult,
 };
 pub use reject::{RejectReason, Rejection};
-pub use totals::{Totals, TotalsRow};
 pub use valuation::{Valuation, value};

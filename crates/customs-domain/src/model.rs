@@ -28,6 +28,13 @@ impl Direction {
             Direction::Export => "export",
         }
     }
+
+    /// The direction named `name` ([`Direction::as_str`]).
+    pub fn from_name(name: &str) -> Option<Direction> {
+        [Direction::Import, Direction::Export]
+            .into_iter()
+            .find(|d| d.as_str() == name)
+    }
 }
 
 /// The single-window message type an event came from.
@@ -308,6 +315,19 @@ impl Event {
             Event::Declaration(declaration) => &declaration.id,
             Event::Receipt(receipt) => &receipt.guid,
             Event::SummaryResult(summary) => summary.id(),
+        }
+    }
+
+    /// The partitioning key: the lifecycle identity, so a declaration, its
+    /// receipts and its changes meet on one partition — an inventory's
+    /// `guid` (which its receipts name), else the declaration id; a
+    /// summary's id.
+    pub fn partition_key(&self) -> &str {
+        match self {
+            Event::Declaration(declaration) => {
+                declaration.guid.as_deref().unwrap_or(&declaration.id)
+            }
+            other => other.id(),
         }
     }
 

@@ -61,11 +61,14 @@ pub enum RejectReason {
     MalformedJson,
     /// No (currency, month) conversion rate exists for a declared value.
     MissingExchangeRate,
+    /// The event is older than the watermark minus the allowed lateness,
+    /// or would restate figures dated before that horizon (final figures).
+    BeyondAllowedLateness,
 }
 
 impl RejectReason {
     /// All reasons, for documentation and for pre-registering metrics.
-    pub const ALL: [RejectReason; 26] = [
+    pub const ALL: [RejectReason; 27] = [
         RejectReason::PayloadTooLarge,
         RejectReason::InvalidEncoding,
         RejectReason::MalformedXml,
@@ -92,6 +95,7 @@ impl RejectReason {
         RejectReason::UndecodableRecord,
         RejectReason::MalformedJson,
         RejectReason::MissingExchangeRate,
+        RejectReason::BeyondAllowedLateness,
     ];
 
     /// Stable snake_case name.
@@ -123,6 +127,7 @@ impl RejectReason {
             RejectReason::UndecodableRecord => "undecodable_record",
             RejectReason::MalformedJson => "malformed_json",
             RejectReason::MissingExchangeRate => "missing_exchange_rate",
+            RejectReason::BeyondAllowedLateness => "beyond_allowed_lateness",
         }
     }
 }

@@ -36,7 +36,7 @@ impl Transform for IngestTransform {
                         source: Some(source.clone()),
                     };
                     outputs.push(Output::Publish {
-                        key: event.id().as_bytes().to_vec(),
+                        key: event.partition_key().as_bytes().to_vec(),
                         payload: message.encode_to_vec(),
                     });
                 }
@@ -62,6 +62,8 @@ mod tests {
             offset: 41,
             key: None,
             payload,
+            timestamp_ms: None,
+            ingested_at_ms: 0,
         };
         let mut outputs = Vec::new();
         IngestTransform::new(CodeTables::embedded(), ParseLimits::default())

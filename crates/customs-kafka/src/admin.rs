@@ -11,14 +11,34 @@ use crate::config::KafkaConfig;
 
 /// Creates each topic that does not exist yet; existing ones are left alone.
 pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), KafkaError> {
+    create(config, topics, &[]).await
+}
+
+/// Like [`ensure_topics`], for compacted topics (`cleanup.policy=compact`):
+/// state changelogs, where the latest record per key is the state.
+pub async fn ensure_compacted_topics(
+    config: &KafkaConfig,
+    topics: &[&str],
+) -> Result<(), KafkaError> {
+    create(config, topics, &[("cleanup.policy", "compact")]).await
+}
+
+async fn create(
+    config: &KafkaConfig,
+    topics: &[&str],
+    settings: &[(&str, &str)],
+) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|name| {
-            NewTopic::new(
-                name,
-                config.topic_partitions,
-                TopicReplication::Fixed(config.topic_replication),
+            settings.iter().fold(
+                NewTopic::new(
+                    name,
+                    config.topic_partitions,
+                    TopicReplication::Fixed(config.topic_replication),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
         })
         .collect();

@@ -84,6 +84,12 @@ pub struct TopicsConfig {
     pub classified: String,
     /// Rejected inputs: original bytes plus `customs.reject.*` headers.
     pub dead_letter: String,
+    /// The aggregate's state (compacted, one partition per classified
+    /// partition): lifecycle entries, summary results, watermarks.
+    pub changelog: String,
+    /// Events beyond the allowed lateness: original bytes plus
+    /// `customs.reject.*` headers.
+    pub late: String,
 }
 
 impl Default for TopicsConfig {
@@ -93,6 +99,8 @@ impl Default for TopicsConfig {
             declarations: "customs.declarations.v1".to_owned(),
             classified: "customs.classified.v1".to_owned(),
             dead_letter: "customs.dead-letter.v1".to_owned(),
+            changelog: "customs.aggregate-changelog.v1".to_owned(),
+            late: "customs.late.v1".to_owned(),
         }
     }
 }

@@ -53,8 +53,8 @@ pub fn read_topic(
 }
 
 /// Partition ids of `topic`, waiting (until shutdown) for it to exist.
-fn wait_for_partitions(
-    consumer: &BaseConsumer,
+pub fn wait_for_partitions<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     shutdown: &CancellationToken,
 ) -> Result<Vec<i32>, KafkaError> {

@@ -32,7 +32,7 @@ use customs_domain::RejectReason;
 use metrics::{Counter, Histogram};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -58,7 +58,16 @@ pub struct Record<'a> {
     pub key: Option<&'a [u8]>,
     /// Record value; empty for a tombstone.
     pub payload: &'a [u8],
+    /// Kafka timestamp (ms), carried from the raw record through every stage.
+    pub timestamp_ms: Option<i64>,
+    /// When ingest first read the message (ms), from the
+    /// [`INGESTED_AT_HEADER`] header, or this stage's read time.
+    pub ingested_at_ms: i64,
 }
+
+/// Header with the wall time (ms since the epoch) at which ingest read the
+/// raw message; copied by every later stage.
+pub const INGESTED_AT_HEADER: &str = "customs.ingested_at_ms";
 
 /// What the transform makes of one input record.
 #[derive(Debug)]
@@ -77,14 +86,54 @@ pub enum Output {
         /// Human-readable detail (no personal data).
         detail: String,
     },
+    /// A record for another topic, to an explicit partition when given; a
+    /// `None` payload is a tombstone.
+    Send {
+        /// Topic.
+        topic: String,
+        /// Partition, or `None` for the key's partition.
+        partition: Option<i32>,
+        /// Key.
+        key: Vec<u8>,
+        /// Value, or `None` for a tombstone.
+        payload: Option<Vec<u8>>,
+    },
+    /// The input is valid but cannot be used (e.g. beyond the allowed
+    /// lateness): its original bytes go to `topic` with a reason, like a
+    /// dead letter, and it is counted as rejected.
+    Divert {
+        /// Topic.
+        topic: String,
+        /// Stable reason.
+        reason: RejectReason,
+        /// Human-readable detail.
+        detail: String,
+    },
 }
 
 /// A pure function of one record, run inside the loop.
+///
+/// Stateful transforms use the hooks: a transaction's effects on the
+/// transform's own state must follow the transaction's fate.
 pub trait Transform: Send + 'static {
     /// Maps one input record to its outputs, appended to `outputs`: records
     /// for the output topic (one raw message may hold several events), or a
     /// single dead letter when the record is poison.
     fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>);
+
+    /// Called before a transaction begins, with the partitions of its
+    /// batch; may block (e.g. until their state is restored).
+    fn prepare(&mut self, _partitions: &[(String, i32)]) {}
+
+    /// The transaction with everything `transform` returned since
+    /// `prepare` committed.
+    fn committed(&mut self) {}
+
+    /// That transaction aborted; its records will be read again.
+    fn aborted(&mut self) {}
+
+    /// Partitions were taken away from this instance.
+    fn revoked(&mut self, _partitions: &[(String, i32)]) {}
 }
 
 /// Why a stage stopped.
@@ -143,6 +192,7 @@ struct StageMetrics {
     consumed: Counter,
     published: Counter,
     dead_letters: Counter,
+    diverted: Counter,
     committed: Counter,
     aborted: Counter,
     commit_seconds: Histogram,
@@ -158,6 +208,7 @@ impl StageMetrics {
             consumed: metrics::counter!(format!("customs_{service}_messages_consumed_total")),
             published: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "data"),
             dead_letters: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "dead_letter"),
+            diverted: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "late"),
             committed: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "committed"),
             aborted: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "aborted"),
             commit_seconds: metrics::histogram!(format!(
@@ -172,7 +223,9 @@ impl StageMetrics {
     fn committed(&self, tally: &BatchTally, started: Instant) {
         self.consumed.increment(tally.consumed);
         self.published.increment(tally.published);
-        self.dead_letters.increment(tally.rejected.len() as u64);
+        self.dead_letters
+            .increment(tally.rejected.len() as u64 - tally.diverted);
+        self.diverted.increment(tally.diverted);
         for reason in &tally.rejected {
             metrics::counter!(format!("customs_{}_messages_rejected_total", self.service), "reason" => reason.as_str()).increment(1);
         }
@@ -186,6 +239,7 @@ impl StageMetrics {
 struct BatchTally {
     consumed: u64,
     published: u64,
+    diverted: u64,
     rejected: Vec<RejectReason>,
 }
 
@@ -269,18 +323,21 @@ impl Stage {
 
         let mut consecutive_aborts = 0;
         while !shutdown.is_cancelled() {
-            let batch = self.collect_batch(&consumer, shutdown);
+            let batch = self.collect_batch(&consumer, shutdown, &mut transform);
             if batch.is_empty() {
                 continue;
             }
+            transform.prepare(&batch_partitions(&batch));
             let started = Instant::now();
             match self.run_transaction(&consumer, &producer, &batch, &mut transform) {
                 Ok(tally) => {
                     consecutive_aborts = 0;
+                    transform.committed();
                     metrics.committed(&tally, started);
                 }
                 Err(err) if is_fatal(&err) => return Err(StageError::Fatal(err)),
                 Err(err) => {
+                    transform.aborted();
                     consecutive_aborts += 1;
                     metrics.aborted.increment(1);
                     tracing::warn!(service = self.service, error = %err, "transaction aborted, batch will be read again");
@@ -307,6 +364,7 @@ impl Stage {
         &self,
         consumer: &BaseConsumer<RebalanceContext>,
         shutdown: &CancellationToken,
+        transform: &mut impl Transform,
     ) -> Vec<OwnedMessage> {
         let deadline = Instant::now() + self.config.commit_interval;
         let mut batch = Vec::new();
@@ -335,6 +393,7 @@ impl Stage {
                         .iter()
                         .any(|(t, p)| t == m.topic() && *p == m.partition())
                 });
+                transform.revoked(&revoked);
             }
         }
         batch
@@ -350,13 +409,25 @@ impl Stage {
         let mut tally = BatchTally::default();
         let mut outputs = Vec::new();
         producer.begin_transaction()?;
+        let read_at_ms = now_ms();
         for message in batch {
+            let timestamp_ms = message.timestamp().to_millis();
+            let ingested_at_ms = ingested_at(message).unwrap_or(read_at_ms);
+            let ingested_header = ingested_at_ms.to_string();
+            let propagated = || {
+                OwnedHeaders::new_with_capacity(1).insert(Header {
+                    key: INGESTED_AT_HEADER,
+                    value: Some(&ingested_header),
+                })
+            };
             let record = Record {
                 topic: message.topic(),
                 partition: message.partition(),
                 offset: message.offset(),
                 key: message.key(),
                 payload: message.payload().unwrap_or_default(),
+                timestamp_ms,
+                ingested_at_ms,
             };
             tally.consumed += 1;
             outputs.clear();
@@ -364,13 +435,51 @@ impl Stage {
             for output in outputs.drain(..) {
                 match output {
                     Output::Publish { key, payload } => {
-                        send(
-                            producer,
-                            BaseRecord::to(&self.topics.output)
-                                .key(&key)
-                                .payload(&payload),
-                        )?;
+                        let mut out = BaseRecord::to(&self.topics.output)
+                            .key(&key)
+                            .payload(&payload)
+                            .headers(propagated());
+                        if let Some(timestamp) = timestamp_ms {
+                            out = out.timestamp(timestamp);
+                        }
+                        send(producer, out)?;
                         tally.published += 1;
+                    }
+                    Output::Send {
+                        topic,
+                        partition,
+                        key,
+                        payload,
+                    } => {
+                        let mut out = BaseRecord::<[u8], [u8]>::to(&topic).key(&key[..]);
+                        if let Some(payload) = &payload {
+                            out = out.payload(&payload[..]);
+                        }
+                        if let Some(partition) = partition {
+                            out = out.partition(partition);
+                        }
+                        send(producer, out)?;
+                    }
+                    Output::Divert {
+                        topic,
+                        reason,
+                        detail,
+                    } => {
+                        let headers = dead_letter::headers(
+                            self.service,
+                            reason,
+                            &detail,
+                            (record.topic, record.partition, record.offset),
+                        );
+                        let mut diverted = BaseRecord::to(&topic)
+                            .payload(record.payload)
+                            .headers(headers);
+                        if let Some(key) = record.key {
+                            diverted = diverted.key(key);
+                        }
+                        send(producer, diverted)?;
+                        tally.rejected.push(reason);
+                        tally.diverted += 1;
                     }
                     Output::DeadLetter { reason, detail } => {
                         let headers: OwnedHeaders = dead_letter::headers(
@@ -399,6 +508,35 @@ impl Stage {
         commit_with_retries(producer)?;
         Ok(tally)
     }
+}
+
+/// The distinct (topic, partition) pairs of a batch.
+fn batch_partitions(batch: &[OwnedMessage]) -> Vec<(String, i32)> {
+    let mut partitions: Vec<(String, i32)> = Vec::new();
+    for message in batch {
+        let pair = (message.topic().to_owned(), message.partition());
+        if !partitions.contains(&pair) {
+            partitions.push(pair);
+        }
+    }
+    partitions
+}
+
+/// Wall time in ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The [`INGESTED_AT_HEADER`] of a record, if present and numeric.
+fn ingested_at(message: &OwnedMessage) -> Option<i64> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|header| header.key == INGESTED_AT_HEADER)
+        .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse().ok())
 }
 
 /// Enqueues a record, waiting while the local queue is full.

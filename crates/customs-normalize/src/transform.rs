@@ -57,7 +57,7 @@ impl Transform for NormalizeTransform {
                 return;
             }
         };
-        let key = event.id().as_bytes().to_vec();
+        let key = event.partition_key().as_bytes().to_vec();
         let kind = match event {
             Event::Declaration(declaration) => match self.classified(declaration) {
                 Ok(classified) => v1::classified_event::Kind::Declaration((&classified).into()),
@@ -99,6 +99,8 @@ mod tests {
             offset: 7,
             key: None,
             payload,
+            timestamp_ms: None,
+            ingested_at_ms: 0,
         };
         let mut outputs = Vec::new();
         NormalizeTransform::new(CodeTables::embedded()).transform(&record, &mut outputs);

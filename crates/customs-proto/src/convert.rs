@@ -325,6 +325,15 @@ impl From<&Valuation> for v1::Valuation {
             month: valuation.month.clone(),
             total_cny: valuation.total_cny.to_string(),
             total_usd: valuation.total_usd.to_string(),
+            items: valuation
+                .items
+                .iter()
+                .map(|item| v1::ItemValue {
+                    item_no: item.item_no,
+                    cny: item.cny.to_string(),
+                    usd: item.usd.to_string(),
+                })
+                .collect(),
         }
     }
 }
@@ -348,8 +357,6 @@ impl From<&ClassifiedDeclaration> for v1::ClassifiedDeclaration {
 impl TryFrom<v1::ClassifiedDeclaration> for ClassifiedDeclaration {
     type Error = ConversionError;
 
-    /// The per-item values are not on the wire (only the totals the
-    /// aggregate needs), so the decoded valuation has no items.
     fn try_from(classified: v1::ClassifiedDeclaration) -> Result<Self, Self::Error> {
         let category = TradeCategory::try_from(classified.category())?;
         let declaration = classified
@@ -371,8 +378,18 @@ impl TryFrom<v1::ClassifiedDeclaration> for ClassifiedDeclaration {
             valuation: Valuation {
                 total_cny: decimal(&valuation.total_cny, "total_cny")?,
                 total_usd: decimal(&valuation.total_usd, "total_usd")?,
+                items: valuation
+                    .items
+                    .iter()
+                    .map(|item| {
+                        Ok(customs_domain::valuation::ItemValue {
+                            item_no: item.item_no,
+                            cny: decimal(&item.cny, "items.cny")?,
+                            usd: decimal(&item.usd, "items.usd")?,
+                        })
+                    })
+                    .collect::<Result<_, ConversionError>>()?,
                 month: valuation.month,
-                items: Vec::new(),
             },
         })
     }

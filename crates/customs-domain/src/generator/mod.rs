@@ -27,6 +27,9 @@ use crate::model::{
 use crate::render::{render_dec_message, render_inventories, render_receipts, render_summaries};
 use crate::valuation::value;
 
+/// Messages generated before the first [`MessageKind::TooLate`] one.
+pub const TOO_LATE_AFTER: u64 = 500;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GeneratorConfig {
@@ -43,8 +46,14 @@ pub struct GeneratorConfig {
     pub duplicate_rate: f64,
     /// Share of messages that withdraw an earlier inventory.
     pub withdrawal_rate: f64,
-    /// Share of new declarations dated 2 to 4 months back.
+    /// Share of new declarations dated in the second half of the previous
+    /// month: late, but within 45 days of any time in `month`, so they count
+    /// (and restate the previous month).
     pub late_rate: f64,
+    /// Share of messages that are declarations dated 13 months back, beyond
+    /// the allowed lateness (never among the first [`TOO_LATE_AFTER`]
+    /// messages, so every partition's watermark is established first).
+    pub too_late_rate: f64,
     /// Share of export inventory batches followed by a summary result.
     pub summary_rate: f64,
     /// Month of the traffic, `YYYY-MM` (late declarations are earlier).
@@ -68,6 +77,7 @@ impl Default for GeneratorConfig {
             duplicate_rate: 0.02,
             withdrawal_rate: 0.005,
             late_rate: 0.01,
+            too_late_rate: 0.002,
             summary_rate: 0.05,
             month: "2026-11".to_owned(),
         }
@@ -90,6 +100,9 @@ pub enum MessageKind {
     Withdrawal,
     /// A broken message that must be dead-lettered.
     Malformed,
+    /// A declaration dated 13 months back, beyond any allowed lateness:
+    /// it must go to the late topic and never count.
+    TooLate,
 }
 
 /// One generated Kafka record.
@@ -186,6 +199,14 @@ impl<'t> Generator<'t> {
             && !self.inventories.is_empty()
         {
             self.withdrawal()
+        } else if roll
+            < config.malformed_rate
+                + config.duplicate_rate
+                + config.withdrawal_rate
+                + config.too_late_rate
+            && self.summary.messages.values().sum::<u64>() >= TOO_LATE_AFTER
+        {
+            vec![self.too_late()]
         } else {
             self.new_declaration()
         };
@@ -284,6 +305,23 @@ impl<'t> Generator<'t> {
         }
     }
 
+    /// A general-trade declaration dated 13 months back; not counted.
+    fn too_late(&mut self) -> GeneratedMessage {
+        let mut declaration = self.declaration("0110", Direction::Export, false, false);
+        let (year, month) = month_parts(&self.config.month);
+        let (year, month) = shift_month(year, month, 13);
+        if let Some(at) = declaration.declared_at.as_mut() {
+            at.replace_range(..7, &format!("{year:04}-{month:02}"));
+        }
+        self.summary.num_too_late += 1;
+        GeneratedMessage {
+            key: declaration.id.clone(),
+            payload: render_dec_message(&declaration).into_bytes(),
+            message_type: MessageType::DecMessage,
+            kind: MessageKind::TooLate,
+        }
+    }
+
     fn declaration(
         &mut self,
         mode: &str,
@@ -296,11 +334,15 @@ impl<'t> Generator<'t> {
         let partner = self.pick(PARTNERS);
         let (year, month) = month_parts(&self.config.month);
         let (year, month) = if late {
-            shift_month(year, month, self.rng.random_range(2..=4))
+            shift_month(year, month, 1)
         } else {
             (year, month)
         };
-        let day = self.rng.random_range(1..=28);
+        let day = if late {
+            self.rng.random_range(15..=28)
+        } else {
+            self.rng.random_range(1..=28)
+        };
         let declared_at = format!(
             "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
             self.rng.random_range(0..24),

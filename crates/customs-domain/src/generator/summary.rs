@@ -31,6 +31,8 @@ pub struct GeneratorSummary {
     pub message_types: BTreeMap<String, u64>,
     /// Late declarations among the new ones.
     pub num_late: u64,
+    /// Declarations beyond the allowed lateness (sent, never counted).
+    pub num_too_late: u64,
     /// Every distinct valid declaration or inventory in trade statistics,
     /// once, by `category/direction`, before withdrawals and summaries.
     pub declared: BTreeMap<String, SummaryRow>,

@@ -39,6 +39,7 @@ fn every_message_is_what_it_claims_and_the_summary_matches_a_recount() {
         duplicate_rate: 0.05,
         withdrawal_rate: 0.03,
         late_rate: 0.05,
+        too_late_rate: 0.01,
         summary_rate: 0.3,
         ..GeneratorConfig::default()
     };
@@ -50,8 +51,23 @@ fn every_message_is_what_it_claims_and_the_summary_matches_a_recount() {
     let mut withdrawn = Vec::new();
     let mut guid_by_invt_no: BTreeMap<String, String> = BTreeMap::new();
     let mut superseded_invt_nos: Vec<String> = Vec::new();
+    let mut too_late = 0;
     for message in &messages {
         let parsed = parse_message(&message.payload, &tables, ParseLimits::default());
+        if message.kind == MessageKind::TooLate {
+            // Valid, but dated 13 months back: never counted.
+            let Ok([Event::Declaration(d)]) = parsed.as_deref() else {
+                panic!("too-late message is not one declaration")
+            };
+            assert!(
+                d.declared_at
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with("2025-10")
+            );
+            too_late += 1;
+            continue;
+        }
         let events = match (message.kind, parsed) {
             (MessageKind::Malformed, Err(_)) => continue,
             (MessageKind::Malformed, Ok(events)) => {
@@ -156,6 +172,8 @@ fn every_message_is_what_it_claims_and_the_summary_matches_a_recount() {
             > 0
     );
     assert!(summary.num_late > 0);
+    assert!(too_late > 0);
+    assert_eq!(summary.num_too_late, too_late);
     let general = summary
         .declared
         .get("general_trade/export")

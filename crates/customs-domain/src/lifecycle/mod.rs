@@ -1,242 +1,176 @@
 //! The declaration lifecycle: when a declaration counts, and how a later
 //! event restates it (DOMAIN.md §5).
 //!
-//! A pure state machine keyed by declaration identity. Feed it every
-//! classified declaration, receipt and summary result in partition order with
-//! [`Lifecycle::record`]; it answers with the [`Delta`]s to apply to the
-//! statistics: an addition when a declaration becomes countable, a retraction
-//! (the exact earlier contribution) and possibly a new addition when it
-//! changes, is withdrawn or is superseded. Rules:
+//! A pure state machine per declaration identity (the inventory `guid`, or
+//! the declaration id when there is none): [`Entry::record_declaration`] and
+//! [`Entry::record_receipt`] return the entry's next state, whose
+//! [`Entry::counted`] is exactly what the declaration contributes now. The
+//! statistics follow the change from the old `counted` to the new one, so a
+//! restatement retracts precisely what was added. Rules:
 //!
 //! - an inventory counts once a receipt says released (`800`) or cleared
-//!   (`899`), dated by that receipt; a `DecMessage` (no public status receipt
-//!   format exists) counts on arrival, dated by its declaration time;
+//!   (`899`), dated by the earliest such receipt; a `DecMessage` (no public
+//!   status receipt format exists) counts on arrival, dated by its
+//!   declaration time;
 //! - `appType` 2 (change) replaces the contribution; `appType` 3 (delete)
-//!   retracts it;
-//! - a summary result supersedes the inventories it lists: they are retracted
-//!   (the summary's own declaration is counted when it arrives);
+//!   withdraws it;
 //! - a mode outside trade statistics never counts;
-//! - re-sent events change nothing: the outcome depends on the state, not on
-//!   how often an event arrived;
-//! - a receipt that arrives before its inventory waits; [`Lifecycle::expire`]
-//!   drops such waiting entries after a TTL and says how many.
+//! - re-sent events leave the entry as it was, so they count once;
+//! - a receipt that arrives before its inventory makes a waiting entry
+//!   ([`Entry::is_waiting`]); the aggregate expires those after a TTL.
 //!
-//! Retractions always carry the contribution that was added, so
-//! `sum(deltas)` is exactly the statistics of the current state.
+//! A summary result superseding inventories crosses identities, so it is
+//! applied where all identities meet: [`crate::stats::StatsView`].
 
-use std::collections::{BTreeMap, HashMap};
+mod contribution;
 
-use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
-use crate::classify::{ClassifiedDeclaration, TradeCategory};
-use crate::model::{AppType, Direction, MessageType, Receipt, SummaryResult};
+pub use contribution::{Contribution, Slice};
+
+use crate::classify::ClassifiedDeclaration;
+use crate::model::{AppType, Declaration, MessageType, Receipt};
 
 /// Receipt statuses that make an inventory count.
 const RELEASED: i32 = 800;
 const CLEARED: i32 = 899;
 
-/// What one declaration adds to the statistics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contribution {
-    /// Declaration id.
-    pub id: String,
-    /// Trade category.
-    pub category: TradeCategory,
-    /// Direction.
-    pub direction: Direction,
-    /// Goods items.
-    pub num_items: u64,
-    /// Value in CNY.
-    pub value_cny: Decimal,
-    /// Value in USD.
-    pub value_usd: Decimal,
-    /// Declared value per ISO 4217 currency.
-    pub declared_value: BTreeMap<String, Decimal>,
-    /// When it counts: the release time (UTC+8, ISO 8601).
-    pub counted_at: String,
+/// The lifecycle identity of a declaration: its `guid` when it has one (an
+/// inventory, which receipts name by guid), else its id.
+pub fn lifecycle_key(declaration: &Declaration) -> &str {
+    declaration.guid.as_deref().unwrap_or(&declaration.id)
 }
 
-/// A change to apply to the statistics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delta {
-    /// Add this contribution.
-    Add(Contribution),
-    /// Remove this contribution, added earlier.
-    Retract(Contribution),
+/// What a declaration would contribute once released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The contribution, with an empty `counted_at`.
+    pub contribution: Contribution,
+    /// Whether its supervision mode is in trade statistics.
+    pub in_trade_statistics: bool,
+    /// The classification's explanation, for `Explain`.
+    pub explanation: String,
+    /// The message type it came from.
+    pub message_type: MessageType,
 }
 
-#[derive(Debug, Default)]
-struct Entry {
-    declaration: Option<ClassifiedDeclaration>,
-    released_at: Option<String>,
-    withdrawn: bool,
-    superseded: bool,
-    counted: Option<Contribution>,
-    /// Sequence number of the first event, for TTL expiry of waiting entries.
-    first_seen: u64,
+/// Lifecycle state of one declaration identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Incremented on every change; readers apply a version only once.
+    pub version: u64,
+    /// The latest declaration, once it arrived.
+    pub pending: Option<Pending>,
+    /// Earliest release or clearance time (UTC+8, ISO 8601).
+    pub released_at: Option<String>,
+    /// Withdrawn (`appType` 3).
+    pub withdrawn: bool,
+    /// Latest receipt status seen.
+    pub last_status: Option<i32>,
+    /// Inventory number customs assigned (from a receipt or the inventory),
+    /// which summary results name.
+    pub invt_no: Option<String>,
+    /// What it contributes to the statistics now.
+    pub counted: Option<Contribution>,
+    /// Event time of the first event for this identity.
+    pub first_event_at: String,
+    /// Latest event time seen for this identity.
+    pub last_event_at: String,
 }
 
-/// Lifecycle state of every declaration seen.
-#[derive(Debug, Default)]
-pub struct Lifecycle {
-    entries: HashMap<String, Entry>,
-    key_by_invt_no: HashMap<String, String>,
-    superseded_invt_nos: HashMap<String, ()>,
-    sequence: u64,
-}
-
-impl Lifecycle {
-    /// An empty lifecycle.
-    pub fn new() -> Self {
-        Self::default()
+impl Entry {
+    /// A receipt came but its declaration has not.
+    pub fn is_waiting(&self) -> bool {
+        self.pending.is_none()
     }
 
-    /// Records a classified declaration or inventory.
-    pub fn record_declaration(&mut self, classified: ClassifiedDeclaration) -> Vec<Delta> {
-        let declaration = &classified.declaration;
-        let key = declaration
-            .guid
-            .clone()
-            .unwrap_or_else(|| declaration.id.clone());
-        if declaration.guid.is_some() && declaration.id != key {
-            self.index_invt_no(&declaration.id, &key);
+    /// Lifecycle status, for `Explain`.
+    pub fn status(&self) -> &'static str {
+        match (&self.pending, &self.counted) {
+            (_, Some(_)) => "counted",
+            (None, None) => "waiting_for_declaration",
+            (Some(_), None) if self.withdrawn => "withdrawn",
+            (Some(pending), None) if !pending.in_trade_statistics => "outside_trade_statistics",
+            (Some(_), None) => "awaiting_release",
         }
-        let app_type = declaration.app_type;
-        let is_dec_message = declaration.message_type == MessageType::DecMessage;
-        let declared_at = declaration.declared_at.clone();
-        let superseded = self.superseded_invt_nos.contains_key(&declaration.id);
-        let entry = self.entry(&key);
-        entry.superseded |= superseded;
-        match app_type {
-            AppType::Delete => entry.withdrawn = true,
+    }
+
+    /// The next state after a declaration (new, change or delete).
+    pub fn record_declaration(&self, classified: &ClassifiedDeclaration) -> Entry {
+        let declaration = &classified.declaration;
+        let mut next = self.clone();
+        let at = declaration.declared_at.clone().unwrap_or_default();
+        next.touch(&at);
+        match declaration.app_type {
+            AppType::Delete => next.withdrawn = true,
             AppType::New | AppType::Change => {
-                if is_dec_message && entry.released_at.is_none() {
-                    entry.released_at = declared_at;
+                if declaration.message_type == MessageType::DecMessage
+                    && next.released_at.is_none()
+                    && !at.is_empty()
+                {
+                    next.released_at = Some(at);
                 }
-                entry.declaration = Some(classified);
+                if next.invt_no.is_none() {
+                    next.invt_no = Contribution::of(classified, String::new()).invt_no;
+                }
+                next.pending = Some(Pending {
+                    contribution: Contribution::of(classified, String::new()),
+                    in_trade_statistics: classified.classification.in_trade_statistics,
+                    explanation: classified.classification.explanation.clone(),
+                    message_type: declaration.message_type,
+                });
             }
         }
-        reconcile(entry)
+        next.reconcile()
     }
 
-    /// Records a status receipt for an inventory.
-    pub fn record_receipt(&mut self, receipt: &Receipt) -> Vec<Delta> {
-        if let Some(invt_no) = &receipt.invt_no {
-            self.index_invt_no(invt_no, &receipt.guid);
-        }
-        let superseded = receipt
-            .invt_no
-            .as_ref()
-            .is_some_and(|n| self.superseded_invt_nos.contains_key(n));
-        let entry = self.entry(&receipt.guid);
-        entry.superseded |= superseded;
+    /// The next state after a status receipt.
+    pub fn record_receipt(&self, receipt: &Receipt) -> Entry {
+        let mut next = self.clone();
+        next.touch(&receipt.returned_at);
         if matches!(receipt.status, RELEASED | CLEARED) {
             // The earliest release counts; a re-sent or later receipt does not move it.
-            let earlier = entry
+            let earlier = next
                 .released_at
                 .as_ref()
                 .is_some_and(|at| at <= &receipt.returned_at);
             if !earlier {
-                entry.released_at = Some(receipt.returned_at.clone());
+                next.released_at = Some(receipt.returned_at.clone());
             }
         }
-        reconcile(entry)
-    }
-
-    /// Records a summary result: the inventories it lists stop counting.
-    pub fn record_summary(&mut self, summary: &SummaryResult) -> Vec<Delta> {
-        let mut deltas = Vec::new();
-        for invt_no in &summary.invt_nos {
-            self.superseded_invt_nos.insert(invt_no.clone(), ());
-            let key = self
-                .key_by_invt_no
-                .get(invt_no)
-                .cloned()
-                .unwrap_or_else(|| invt_no.clone());
-            if let Some(entry) = self.entries.get_mut(&key) {
-                entry.superseded = true;
-                deltas.extend(reconcile(entry));
-            }
+        next.last_status = Some(receipt.status);
+        if let Some(invt_no) = &receipt.invt_no {
+            next.invt_no = Some(invt_no.clone());
         }
-        deltas
+        next.reconcile()
     }
 
-    /// Drops entries that have waited for their declaration longer than
-    /// `ttl_events` recorded events; returns how many were dropped.
-    pub fn expire(&mut self, ttl_events: u64) -> usize {
-        let now = self.sequence;
-        let before = self.entries.len();
-        self.entries.retain(|_, entry| {
-            entry.declaration.is_some() || now.saturating_sub(entry.first_seen) <= ttl_events
-        });
-        before - self.entries.len()
+    fn touch(&mut self, at: &str) {
+        if self.first_event_at.is_empty() || (!at.is_empty() && at < self.first_event_at.as_str()) {
+            self.first_event_at = at.to_owned();
+        }
+        if at > self.last_event_at.as_str() {
+            self.last_event_at = at.to_owned();
+        }
     }
 
-    /// Entries waiting for their declaration (a receipt came first).
-    pub fn num_waiting(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|entry| entry.declaration.is_none())
-            .count()
+    /// Brings `counted` in line with the state.
+    fn reconcile(mut self) -> Entry {
+        self.counted = self.desired();
+        self
     }
 
-    fn entry(&mut self, key: &str) -> &mut Entry {
-        self.sequence += 1;
-        let sequence = self.sequence;
-        self.entries.entry(key.to_owned()).or_insert_with(|| Entry {
-            first_seen: sequence,
-            ..Entry::default()
-        })
+    fn desired(&self) -> Option<Contribution> {
+        let pending = self.pending.as_ref()?;
+        let released_at = self.released_at.as_ref()?;
+        if self.withdrawn || !pending.in_trade_statistics {
+            return None;
+        }
+        let mut contribution = pending.contribution.clone();
+        contribution.counted_at = released_at.clone();
+        Some(contribution)
     }
-
-    /// Remembers that `invt_no` names the inventory keyed `key` (its guid), so
-    /// a summary result listing the invtNo finds the inventory.
-    fn index_invt_no(&mut self, invt_no: &str, key: &str) {
-        self.key_by_invt_no
-            .insert(invt_no.to_owned(), key.to_owned());
-    }
-}
-
-/// Brings `counted` in line with what the entry's state says should count.
-fn reconcile(entry: &mut Entry) -> Vec<Delta> {
-    let desired = desired(entry);
-    if desired == entry.counted {
-        return Vec::new();
-    }
-    let mut deltas = Vec::with_capacity(2);
-    if let Some(old) = entry.counted.take() {
-        deltas.push(Delta::Retract(old));
-    }
-    if let Some(new) = desired {
-        entry.counted = Some(new.clone());
-        deltas.push(Delta::Add(new));
-    }
-    deltas
-}
-
-fn desired(entry: &Entry) -> Option<Contribution> {
-    let classified = entry.declaration.as_ref()?;
-    let released_at = entry.released_at.as_ref()?;
-    if entry.withdrawn || entry.superseded || !classified.classification.in_trade_statistics {
-        return None;
-    }
-    let mut declared_value = BTreeMap::new();
-    for item in &classified.declaration.items {
-        *declared_value
-            .entry(item.declared_total.currency.clone())
-            .or_default() += item.declared_total.amount;
-    }
-    Some(Contribution {
-        declared_value,
-        id: classified.declaration.id.clone(),
-        category: classified.classification.category,
-        direction: classified.declaration.direction,
-        num_items: classified.declaration.items.len() as u64,
-        value_cny: classified.valuation.total_cny,
-        value_usd: classified.valuation.total_usd,
-        counted_at: released_at.clone(),
-    })
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,0 +1,382 @@
+//! The owner loop: for the classified partitions this instance owns (one
+//! consumer group), turn events into lifecycle changes and write them to the
+//! changelog.
+//!
+//! Guarantee: **exactly-once** from the classified topic to the changelog.
+//! It runs inside [`customs_kafka::stage`]: each batch is one transaction
+//! holding the changelog records, the late-event records and the consumed
+//! offsets. Only after the commit does the owner apply its changes to the
+//! local view (so a query never sees uncommitted state); other instances see
+//! them when their changelog reader reads them. An aborted batch's changes
+//! are discarded and its records are read again.
+//!
+//! On assignment, before a partition's first batch, the owner waits until
+//! the view has read that changelog partition to its end: the previous
+//! owner's last transaction is resolved by then (its offsets were fenced or
+//! committed together with its changelog records), so the entries the owner
+//! starts from are exactly the committed state.
+//!
+//! Event time and lateness: an event older than the watermark minus the
+//! allowed lateness, or one that would restate a figure dated before that
+//! horizon, is diverted to the late topic with the reason
+//! `beyond_allowed_lateness` and changes nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use customs_domain::lifecycle::{Entry, lifecycle_key};
+use customs_domain::stats::Minute;
+use customs_domain::stats::time::parse_minute;
+use customs_domain::{ClassifiedDeclaration, Receipt, RejectReason};
+use customs_kafka::stage::now_ms;
+use customs_kafka::{KafkaConfig, Output, Record, Transform};
+use customs_proto::v1;
+use prost::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tokio_util::sync::CancellationToken;
+
+use crate::changelog::Change;
+use crate::state::Shared;
+
+/// How often owned partitions are scanned for expired waiting entries.
+const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(30);
+
+/// The aggregate's transform.
+pub struct Owner {
+    shared: Arc<Shared>,
+    changelog: String,
+    late: String,
+    metadata: BaseConsumer,
+    shutdown: CancellationToken,
+    ready: HashSet<i32>,
+    /// Changes of the open transaction, by identity.
+    entries: HashMap<String, (i32, Option<Entry>)>,
+    summaries: HashMap<String, Vec<String>>,
+    marks: HashMap<i32, Minute>,
+    /// Raw-record timestamp and ingest time of each record in the transaction.
+    times: Vec<(Option<i64>, i64)>,
+    num_late: u64,
+    num_expired: u64,
+    /// Waiting entries to expire, by partition, emitted with that partition's next record.
+    expiring: HashMap<i32, Vec<String>>,
+    last_expiry_scan: Instant,
+}
+
+impl Owner {
+    /// An owner writing to the `changelog` and `late` topics.
+    pub fn new(
+        shared: Arc<Shared>,
+        kafka: &KafkaConfig,
+        changelog: String,
+        late: String,
+        shutdown: CancellationToken,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        Ok(Owner {
+            shared,
+            changelog,
+            late,
+            metadata: kafka.client_config().create()?,
+            shutdown,
+            ready: HashSet::new(),
+            entries: HashMap::new(),
+            summaries: HashMap::new(),
+            marks: HashMap::new(),
+            times: Vec::new(),
+            num_late: 0,
+            num_expired: 0,
+            expiring: HashMap::new(),
+            last_expiry_scan: Instant::now(),
+        })
+    }
+
+    /// Blocks until the view has read changelog `partition` to its end.
+    fn restore(&mut self, partition: i32) {
+        let started = Instant::now();
+        let end = loop {
+            match self.metadata.fetch_watermarks(
+                &self.changelog,
+                partition,
+                Duration::from_secs(10),
+            ) {
+                Ok((_, high)) => break high,
+                Err(err) if !self.shutdown.is_cancelled() => {
+                    tracing::warn!(partition, error = %err, "cannot read changelog end offset, retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(_) => return,
+            }
+        };
+        while !self
+            .shared
+            .wait_for(partition, end, Duration::from_millis(200))
+        {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+        }
+        self.ready.insert(partition);
+        tracing::info!(
+            partition,
+            end,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "partition state restored"
+        );
+    }
+
+    /// The entry of `key` as this transaction sees it.
+    fn current(&self, key: &str) -> Entry {
+        match self.entries.get(key) {
+            Some((_, entry)) => entry.clone().unwrap_or_default(),
+            None => self.shared.read().entry(key).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The horizon: events dated before it are final. The watermark here
+    /// is the view's, or — when that is behind, e.g. in the first
+    /// transaction — the minimum over every partition's progress including
+    /// this transaction's, so the decision never waits for a commit.
+    fn horizon(&self) -> Option<Minute> {
+        let lateness = (self.shared.statistics.allowed_lateness.as_secs() / 60) as Minute;
+        let view = self.shared.read();
+        let mut marks: HashMap<i32, Minute> = view.watermarks().partitions().collect();
+        for (partition, minute) in &self.marks {
+            let mark = marks.entry(*partition).or_insert(*minute);
+            *mark = (*mark).max(*minute);
+        }
+        let local = marks.values().copied().filter(|m| *m != Minute::MIN).min();
+        let watermark = view.watermarks().global().max(local)?;
+        Some(watermark - lateness)
+    }
+
+    fn step(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) -> Result<(), Output> {
+        let kind = v1::ClassifiedEvent::decode(record.payload)
+            .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?
+            .kind
+            .ok_or_else(|| {
+                dead(
+                    RejectReason::UndecodableRecord,
+                    "classified event without kind".to_owned(),
+                )
+            })?;
+        let (key, event_at, next) = match kind {
+            v1::classified_event::Kind::Declaration(wire) => {
+                let classified = ClassifiedDeclaration::try_from(wire)
+                    .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?;
+                let key = lifecycle_key(&classified.declaration).to_owned();
+                let at = classified
+                    .declaration
+                    .declared_at
+                    .clone()
+                    .unwrap_or_default();
+                let next = self.current(&key).record_declaration(&classified);
+                (key, at, next)
+            }
+            v1::classified_event::Kind::Receipt(wire) => {
+                let receipt = Receipt::try_from(wire)
+                    .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?;
+                let next = self.current(&receipt.guid).record_receipt(&receipt);
+                (receipt.guid.clone(), receipt.returned_at.clone(), next)
+            }
+            v1::classified_event::Kind::SummaryResult(wire) => {
+                let summary: customs_domain::SummaryResult = wire.into();
+                let id = summary.id().to_owned();
+                let known = self.summaries.contains_key(&id) || self.shared.read().has_summary(&id);
+                if !known {
+                    outputs.push(self.send(
+                        record.partition,
+                        &Change::Summary(id.clone(), summary.invt_nos.clone()),
+                    ));
+                    self.summaries.insert(id, summary.invt_nos);
+                }
+                return Ok(());
+            }
+        };
+        let event_minute = parse_minute(&event_at).ok_or_else(|| {
+            dead(
+                RejectReason::MalformedDate,
+                format!("event time {event_at:?} is not a time"),
+            )
+        })?;
+        let current = self.current(&key);
+        if next == current {
+            // Nothing changed: a re-sent event.
+            return Ok(());
+        }
+        if let Some(horizon) = self.horizon() {
+            let counted_minute = |entry: &Entry| {
+                entry
+                    .counted
+                    .as_ref()
+                    .and_then(|c| parse_minute(&c.counted_at))
+            };
+            let too_old = event_minute < horizon
+                || counted_minute(&current).is_some_and(|m| m < horizon)
+                || counted_minute(&next).is_some_and(|m| m < horizon);
+            if too_old {
+                self.num_late += 1;
+                return Err(Output::Divert {
+                    topic: self.late.clone(),
+                    reason: RejectReason::BeyondAllowedLateness,
+                    detail: format!(
+                        "event at {event_at} restates figures before the horizon {}",
+                        customs_domain::stats::time::format_minute(horizon)
+                    ),
+                });
+            }
+        }
+        let mut next = next;
+        next.version = current.version + 1;
+        if let Some(counted) = &next.counted
+            && parse_minute(&counted.counted_at).is_none()
+        {
+            return Err(dead(
+                RejectReason::MalformedDate,
+                format!("release time {:?} is not a time", counted.counted_at),
+            ));
+        }
+        outputs.push(self.send(
+            record.partition,
+            &Change::Entry(key.clone(), Some(Box::new(next.clone()))),
+        ));
+        self.entries.insert(key, (record.partition, Some(next)));
+        let mark = self.marks.entry(record.partition).or_insert(Minute::MIN);
+        let known = self.shared.read().watermarks().partition(record.partition);
+        if event_minute > *mark && known.is_none_or(|known| event_minute > known) {
+            *mark = event_minute;
+            outputs.push(self.send(
+                record.partition,
+                &Change::Watermark(record.partition, event_minute),
+            ));
+        }
+        Ok(())
+    }
+
+    fn send(&self, partition: i32, change: &Change) -> Output {
+        let (key, payload) = change.encode();
+        Output::Send {
+            topic: self.changelog.clone(),
+            partition: Some(partition),
+            key,
+            payload,
+        }
+    }
+
+    /// Finds waiting entries of owned partitions older than the TTL.
+    fn scan_for_expiry(&mut self) {
+        if self.last_expiry_scan.elapsed() < EXPIRY_SCAN_EVERY {
+            return;
+        }
+        self.last_expiry_scan = Instant::now();
+        let ttl = (self.shared.statistics.waiting_ttl.as_secs() / 60) as Minute;
+        let view = self.shared.read();
+        let Some(watermark) = view.watermarks().global() else {
+            return;
+        };
+        for partition in &self.ready {
+            let keys = view.keys_where(*partition, |entry| {
+                entry.is_waiting()
+                    && parse_minute(&entry.first_event_at).is_none_or(|m| m < watermark - ttl)
+            });
+            if !keys.is_empty() {
+                self.expiring.insert(*partition, keys);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.summaries.clear();
+        self.marks.clear();
+        self.times.clear();
+        self.num_late = 0;
+        self.num_expired = 0;
+    }
+}
+
+fn dead(reason: RejectReason, detail: String) -> Output {
+    Output::DeadLetter { reason, detail }
+}
+
+impl Transform for Owner {
+    fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) {
+        self.times
+            .push((record.timestamp_ms, record.ingested_at_ms));
+        if let Some(keys) = self.expiring.remove(&record.partition) {
+            for key in keys {
+                if self.current(&key).is_waiting() && self.shared.read().entry(&key).is_some() {
+                    outputs.push(self.send(record.partition, &Change::Entry(key.clone(), None)));
+                    self.entries.insert(key, (record.partition, None));
+                    self.num_expired += 1;
+                }
+            }
+        }
+        if let Err(diverted) = self.step(record, outputs) {
+            outputs.push(diverted);
+        }
+    }
+
+    fn prepare(&mut self, partitions: &[(String, i32)]) {
+        for (_, partition) in partitions {
+            if !self.ready.contains(partition) {
+                self.restore(*partition);
+            }
+        }
+        self.scan_for_expiry();
+    }
+
+    fn committed(&mut self) {
+        let now = now_ms();
+        let idle_ms = self.shared.statistics.idle_timeout.as_millis() as i64;
+        {
+            let mut view = self.shared.write();
+            for (key, (partition, entry)) in self.entries.drain() {
+                if let Err(err) = view.apply_entry(partition, &key, entry) {
+                    tracing::error!(error = %err, "committed entry not applied to the view");
+                }
+            }
+            for (id, invt_nos) in self.summaries.drain() {
+                if let Err(err) = view.apply_summary(&id, &invt_nos) {
+                    tracing::error!(error = %err, "committed summary not applied to the view");
+                }
+            }
+            for (partition, minute) in self.marks.drain() {
+                view.observe_watermark(partition, minute, now);
+            }
+            view.update_watermark(now, idle_ms);
+            metrics::gauge!("customs_aggregate_state_entries").set(view.num_entries() as f64);
+            metrics::gauge!("customs_aggregate_lifecycle_waiting").set(view.num_waiting() as f64);
+            metrics::gauge!("customs_aggregate_panes").set(view.panes().num_panes() as f64);
+            metrics::gauge!("customs_aggregate_pane_cells").set(view.panes().num_cells() as f64);
+            if let Some(watermark) = view.watermarks().global() {
+                let age = (now / 1000 - watermark * 60) as f64;
+                metrics::gauge!("customs_aggregate_watermark_age_seconds").set(age);
+            }
+        }
+        self.shared.progress().records_committed += self.times.len() as u64;
+        self.shared.changed();
+        let queryable = metrics::histogram!("customs_aggregate_event_to_queryable_seconds");
+        let ingest = metrics::histogram!("customs_aggregate_ingest_to_aggregate_seconds");
+        for (timestamp, ingested_at) in self.times.drain(..) {
+            if let Some(timestamp) = timestamp {
+                queryable.record((now - timestamp).max(0) as f64 / 1000.0);
+            }
+            ingest.record((now - ingested_at).max(0) as f64 / 1000.0);
+        }
+        metrics::counter!("customs_aggregate_late_events_total").increment(self.num_late);
+        metrics::counter!("customs_aggregate_lifecycle_expired_total").increment(self.num_expired);
+        self.clear();
+    }
+
+    fn aborted(&mut self) {
+        self.clear();
+        self.expiring.clear();
+    }
+
+    fn revoked(&mut self, partitions: &[(String, i32)]) {
+        for (_, partition) in partitions {
+            self.ready.remove(partition);
+            self.expiring.remove(partition);
+        }
+    }
+}

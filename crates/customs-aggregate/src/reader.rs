@@ -1,0 +1,128 @@
+//! The changelog reader: every aggregate instance reads *all* partitions of
+//! the changelog (read-committed, from the beginning) into its view.
+//!
+//! This is what makes any instance answer for the whole: the changelog is
+//! the state, written by whichever instance owns each partition, and every
+//! instance folds all of it. While partitions move between owners the view
+//! keeps answering from what it has read, and says which partitions are
+//! still restoring. Records an instance's own owner loop already applied
+//! are ignored by version ([`customs_domain::stats::StatsView`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use customs_domain::stats::Minute;
+use customs_kafka::KafkaConfig;
+use customs_kafka::stage::now_ms;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::changelog::Change;
+use crate::state::Shared;
+
+/// Records applied under one write lock.
+const MAX_APPLY_BATCH: usize = 2_000;
+
+/// Reads `topic` into `shared` until shutdown. Blocking.
+pub fn run(
+    config: &KafkaConfig,
+    topic: &str,
+    shared: &Shared,
+    shutdown: &CancellationToken,
+) -> Result<(), KafkaError> {
+    let consumer: BaseConsumer = config
+        .client_config()
+        .set("group.id", format!("{}-view", config.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let partitions = customs_kafka::reader::wait_for_partitions(&consumer, topic, shutdown)?;
+    let mut targets = BTreeMap::new();
+    let mut starts = BTreeMap::new();
+    let mut assignment = TopicPartitionList::with_capacity(partitions.len());
+    for partition in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(30))?;
+        targets.insert(partition, high);
+        // Until the consumer reports a position, the next offset is the
+        // first one kept: an empty partition is restored at once.
+        starts.insert(partition, low);
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    shared.set_positions(starts);
+    consumer.assign(&assignment)?;
+    tracing::info!(%topic, ?targets, "restoring the statistics view from the changelog");
+    shared.set_restore_targets(targets);
+    let idle_ms = shared.statistics.idle_timeout.as_millis() as i64;
+    let mut batch = Vec::with_capacity(MAX_APPLY_BATCH);
+    let mut restored_logged = false;
+    while !shutdown.is_cancelled() {
+        batch.clear();
+        let mut wait = Duration::from_millis(100);
+        while batch.len() < MAX_APPLY_BATCH {
+            match consumer.poll(wait) {
+                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Err(err)) => tracing::warn!(%topic, error = %err, "changelog consumer error"),
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        if !batch.is_empty() {
+            apply(shared, &batch, idle_ms);
+        }
+        if let Ok(positions) = consumer.position() {
+            shared.set_positions(positions.elements().iter().filter_map(|element| {
+                match element.offset() {
+                    Offset::Offset(offset) => Some((element.partition(), offset)),
+                    _ => None,
+                }
+            }));
+        }
+        let restoring = shared.progress().restoring().len();
+        metrics::gauge!("customs_aggregate_restoring_partitions").set(restoring as f64);
+        if restoring == 0 && !restored_logged {
+            restored_logged = true;
+            let view = shared.read();
+            tracing::info!(
+                entries = view.num_entries(),
+                panes = view.panes().num_panes(),
+                "statistics view restored"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn apply(shared: &Shared, batch: &[rdkafka::message::OwnedMessage], idle_ms: i64) {
+    let now = now_ms();
+    {
+        let mut view = shared.write();
+        for message in batch {
+            let change = Change::decode(message.key().unwrap_or_default(), message.payload());
+            let result = match change {
+                Ok(Change::Entry(key, entry)) => view
+                    .apply_entry(message.partition(), &key, entry.map(|entry| *entry))
+                    .map(|_| ())
+                    .map_err(|err| err.to_string()),
+                Ok(Change::Summary(id, invt_nos)) => view
+                    .apply_summary(&id, &invt_nos)
+                    .map(|_| ())
+                    .map_err(|err| err.to_string()),
+                Ok(Change::Watermark(partition, minute)) => {
+                    view.observe_watermark(partition, minute as Minute, now);
+                    Ok(())
+                }
+                Err(err) => Err(err.to_string()),
+            };
+            if let Err(error) = result {
+                metrics::counter!("customs_aggregate_changelog_errors_total").increment(1);
+                tracing::error!(%error, partition = message.partition(), offset = message.offset(), "changelog record skipped");
+            }
+        }
+        view.update_watermark(now, idle_ms);
+    }
+    shared.changed();
+}

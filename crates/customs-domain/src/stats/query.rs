@@ -1,0 +1,245 @@
+//! Group-by queries over the panes of a range: filters, grouping on any
+//! combination of the DOMAIN.md §5 dimensions, exact sums per group.
+//!
+//! Derived dimensions come from the code tables at query time: the
+//! directly-subordinate customs of an office, the region of a province, the
+//! HS section of a chapter, the groups of a partner country. A country in
+//! several groups (RCEP and Belt-and-Road, say) counts in each of them, so
+//! country-group rows overlap. Under an item-level dimension (partner
+//! country, country group, province, region, HS chapter or section,
+//! currency) a declaration counts once in every group it has items in: the
+//! `declarations` measure is then "declarations with items in the group".
+
+use std::collections::BTreeMap;
+
+use super::cell::{CellKey, Measures};
+use super::panes::{Misaligned, Panes};
+use super::time::Minute;
+use crate::codes::CodeTables;
+
+/// A dimension to group or filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dimension {
+    /// Trade category.
+    Category,
+    /// Sub-category (cross-border e-commerce).
+    Subcategory,
+    /// Import or export.
+    Direction,
+    /// Four-digit supervision mode.
+    SupervisionMode,
+    /// Statistics group of the mode.
+    StatisticsGroup,
+    /// Partner country (JGS-20 code).
+    PartnerCountry,
+    /// Country group of the partner (e.g. `rcep`).
+    CountryGroup,
+    /// Four-digit customs office.
+    CustomsOffice,
+    /// Directly-subordinate customs (two-digit district).
+    CustomsDistrict,
+    /// Domestic province.
+    Province,
+    /// Region of the province.
+    Region,
+    /// HS chapter.
+    HsChapter,
+    /// HS section (roman numeral).
+    HsSection,
+    /// Transport mode.
+    TransportMode,
+    /// Declared currency.
+    Currency,
+}
+
+impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 15] = [
+        Dimension::Category,
+        Dimension::Subcategory,
+        Dimension::Direction,
+        Dimension::SupervisionMode,
+        Dimension::StatisticsGroup,
+        Dimension::PartnerCountry,
+        Dimension::CountryGroup,
+        Dimension::CustomsOffice,
+        Dimension::CustomsDistrict,
+        Dimension::Province,
+        Dimension::Region,
+        Dimension::HsChapter,
+        Dimension::HsSection,
+        Dimension::TransportMode,
+        Dimension::Currency,
+    ];
+
+    /// Whether it is taken from items rather than the declaration.
+    pub fn is_item_level(self) -> bool {
+        matches!(
+            self,
+            Dimension::PartnerCountry
+                | Dimension::CountryGroup
+                | Dimension::Province
+                | Dimension::Region
+                | Dimension::HsChapter
+                | Dimension::HsSection
+                | Dimension::Currency
+        )
+    }
+
+    /// The dimension's values for one cell (several for a country group).
+    pub fn values(self, key: &CellKey, tables: &CodeTables) -> Vec<String> {
+        let one = |value: Option<&str>| vec![value.unwrap_or("").to_owned()];
+        match self {
+            Dimension::Category => one(Some(key.category.as_str())),
+            Dimension::Subcategory => one(key.subcategory.as_deref()),
+            Dimension::Direction => one(Some(key.direction.as_str())),
+            Dimension::SupervisionMode => one(Some(&key.supervision_mode)),
+            Dimension::StatisticsGroup => one(Some(&key.statistics_group)),
+            Dimension::PartnerCountry => one(Some(&key.partner_country)),
+            Dimension::CountryGroup => {
+                let groups = tables
+                    .country(&key.partner_country)
+                    .map(|alpha3| tables.country_groups(alpha3))
+                    .unwrap_or(&[]);
+                if groups.is_empty() {
+                    vec![String::new()]
+                } else {
+                    groups.to_vec()
+                }
+            }
+            Dimension::CustomsOffice => one(Some(&key.customs_office)),
+            Dimension::CustomsDistrict => one(key
+                .customs_office
+                .get(..2)
+                .map(|district| format!("{district}00"))
+                .as_deref()),
+            Dimension::Province => one(key.province.as_deref()),
+            Dimension::Region => one(key
+                .province
+                .as_deref()
+                .and_then(|code| tables.province(code))
+                .map(|province| province.region.as_str())),
+            Dimension::HsChapter => one(Some(&key.hs_chapter)),
+            Dimension::HsSection => one(hs_section(&key.hs_chapter)),
+            Dimension::TransportMode => one(key.transport_mode.as_deref()),
+            Dimension::Currency => one(Some(&key.currency)),
+        }
+    }
+}
+
+/// HS section (WCO nomenclature, sections I–XXI; chapters 98–99 are
+/// national special chapters) of a two-digit chapter.
+pub fn hs_section(chapter: &str) -> Option<&'static str> {
+    const SECTIONS: [(u8, &str); 22] = [
+        (5, "I"),
+        (14, "II"),
+        (15, "III"),
+        (24, "IV"),
+        (27, "V"),
+        (38, "VI"),
+        (40, "VII"),
+        (43, "VIII"),
+        (46, "IX"),
+        (49, "X"),
+        (63, "XI"),
+        (67, "XII"),
+        (70, "XIII"),
+        (71, "XIV"),
+        (83, "XV"),
+        (85, "XVI"),
+        (89, "XVII"),
+        (92, "XVIII"),
+        (93, "XIX"),
+        (96, "XX"),
+        (97, "XXI"),
+        (99, "special"),
+    ];
+    let number: u8 = chapter.parse().ok()?;
+    if number == 0 {
+        return None;
+    }
+    SECTIONS
+        .iter()
+        .find(|(last, _)| number <= *last)
+        .map(|(_, section)| *section)
+}
+
+/// Keep a cell when its dimension has one of the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The dimension.
+    pub dimension: Dimension,
+    /// Accepted values (any of).
+    pub values: Vec<String>,
+}
+
+/// A query over one range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// `[from, to)` in minutes; whole panes.
+    pub range: (Minute, Minute),
+    /// Dimensions to group by, in order.
+    pub group_by: Vec<Dimension>,
+    /// Filters, all of which must hold.
+    pub filters: Vec<Filter>,
+}
+
+impl Query {
+    /// Whether `declarations` means "declarations with items in the group".
+    pub fn counts_slices(&self) -> bool {
+        self.group_by.iter().any(|d| d.is_item_level())
+            || self.filters.iter().any(|f| f.dimension.is_item_level())
+    }
+}
+
+/// Exact sums per group, keyed by the group's values in `group_by` order.
+/// Under item-level dimensions `declarations` holds the slice count (see
+/// the module docs).
+pub fn run(
+    panes: &Panes,
+    query: &Query,
+    tables: &CodeTables,
+) -> Result<BTreeMap<Vec<String>, Measures>, Misaligned> {
+    let slices = query.counts_slices();
+    let mut groups: BTreeMap<Vec<String>, Measures> = BTreeMap::new();
+    panes.fold(query.range.0, query.range.1, |key, measures| {
+        let selected = query.filters.iter().all(|filter| {
+            filter
+                .dimension
+                .values(key, tables)
+                .iter()
+                .any(|value| filter.values.contains(value))
+        });
+        if !selected {
+            return;
+        }
+        let mut measures = measures.clone();
+        if slices {
+            measures.declarations = measures.declaration_slices;
+        }
+        for group in group_keys(&query.group_by, key, tables) {
+            groups.entry(group).or_default().add(&measures, 1);
+        }
+    })?;
+    groups.retain(|_, measures| !measures.is_empty());
+    Ok(groups)
+}
+
+/// Every combination of the cell's values over the group-by dimensions.
+fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> Vec<Vec<String>> {
+    let mut keys = vec![Vec::with_capacity(dimensions.len())];
+    for dimension in dimensions {
+        let values = dimension.values(key, tables);
+        keys = keys
+            .into_iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |value| {
+                    let mut next = prefix.clone();
+                    next.push(value.clone());
+                    next
+                })
+            })
+            .collect();
+    }
+    keys
+}
