@@ -9,10 +9,15 @@ RUN cargo build --release --locked \
  && mkdir -p /out && cp target/release/customs-ingest target/release/customs-normalize \
       target/release/customs-aggregate target/release/customs /out/
 
+# One image for all three services and the `customs` CLI (docker-compose.yml's
+# feed generator); each container picks its binary with `entrypoint`.
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates zlib1g \
  && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 customs
 COPY --from=build /out/ /usr/local/bin/
+# Health probe for compose (HTTP GET of /metrics, TCP connect to gRPC): bash only,
+# which bookworm-slim has. Kubernetes uses its built-in httpGet and grpc probes.
+COPY deploy/docker/customs-probe /usr/local/bin/customs-probe
 COPY deploy/config/ /etc/customs/
 USER customs
 # 50051 gRPC (aggregate); 9101-9103 /metrics (ingest, normalize, aggregate).

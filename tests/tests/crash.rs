@@ -16,7 +16,9 @@ use anyhow::{Context, bail, ensure};
 use customs_domain::CodeTables;
 use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_domain::parse::{ParseLimits, parse_message};
-use customs_e2e::{broker, raw_producer, served_table, service_kafka, unique_topics};
+use customs_e2e::{
+    broker, raw_producer, served_table, service_binary, service_kafka, unique_topics,
+};
 use customs_kafka::TopicsConfig;
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
@@ -25,21 +27,6 @@ use rdkafka::producer::FutureRecord;
 const NUM_MESSAGES: usize = 100_000;
 const NUM_KILLS: usize = 6;
 const TIMEOUT: Duration = Duration::from_secs(300);
-
-/// The real service binaries, built by cargo next to this test binary.
-fn service_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--bin", name, "--manifest-path"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
-        .status()?;
-    ensure!(status.success(), "cargo build --bin {name} failed");
-    let deps = std::env::current_exe()?;
-    let profile_dir = deps
-        .parent()
-        .and_then(|p| p.parent())
-        .context("test binary has no profile dir")?;
-    Ok(profile_dir.join(name))
-}
 
 struct Service {
     name: &'static str,
