@@ -1,11 +1,13 @@
-//! Crash and rebalance test on a real broker: ingest and normalize run as real
-//! processes (`customs-ingest`, `customs-normalize`), two instances each in
-//! one consumer group, and are killed with SIGKILL at random moments,
-//! mid-transaction, and restarted; half-way one normalize instance leaves for
-//! good, so its partitions move. A generated feed with duplicates,
-//! withdrawals, summaries, late and malformed messages flows meanwhile.
-//! The final statistics equal the generator's summary exactly, and the
-//! read-committed output topics hold every expected record exactly once.
+//! Crash and rebalance test on a real broker: all three services run as real
+//! processes, two instances each in one consumer group, and are killed with
+//! SIGKILL at random moments, mid-transaction, and restarted; half-way one
+//! normalize and one aggregate instance leave for good, so their partitions
+//! move. A generated feed with duplicates, withdrawals, summaries, late,
+//! too-late and malformed messages flows meanwhile. The statistics served by
+//! the remaining aggregate equal the generator's summary exactly, the
+//! read-committed output topics hold every expected record exactly once,
+//! every too-late event is in the late topic once, and a fresh aggregate
+//! instance restores the exact figures from the changelog alone.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,10 +46,11 @@ impl Service {
         group_id: &str,
         bootstrap: &str,
         topics: &TopicsConfig,
+        grpc_addr: Option<std::net::SocketAddr>,
     ) -> anyhow::Result<Self> {
         let prefix = format!("CUSTOMS_{}_", name.to_uppercase());
         let setting = |key: &str, value: &str| (format!("{prefix}{key}"), value.to_owned());
-        let env = vec![
+        let mut env = vec![
             setting("KAFKA__BOOTSTRAP_SERVERS", bootstrap),
             setting("KAFKA__GROUP_ID", group_id),
             // Stable across restarts: the new process fences the killed one.
@@ -58,8 +61,13 @@ impl Service {
             setting("TOPICS__CLASSIFIED", &topics.classified),
             setting("TOPICS__DEAD_LETTER", &topics.dead_letter),
             setting("TELEMETRY__METRICS_ADDR", "127.0.0.1:0"),
+            setting("TOPICS__CHANGELOG", &topics.changelog),
+            setting("TOPICS__LATE", &topics.late),
             setting("TELEMETRY__LOG_FILTER", "warn"),
         ];
+        if let Some(addr) = grpc_addr {
+            env.push(setting("GRPC_ADDR", &addr.to_string()));
+        }
         let binary = service_binary(&format!("customs-{name}"))?;
         Ok(Service {
             name,
@@ -67,6 +75,14 @@ impl Service {
             env,
             child: None,
         })
+    }
+
+    /// The gRPC address this instance serves, if it is an aggregate.
+    fn grpc_addr(&self) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(key, _)| key.ends_with("_GRPC_ADDR"))
+            .map(|(_, value)| value.clone())
     }
 
     fn start(&mut self) -> anyhow::Result<()> {
@@ -114,6 +130,11 @@ impl Drop for Service {
 
 /// Records on a read-committed topic, counted by payload: reads until
 /// `expected` arrived and nothing more came for a few seconds.
+/// A loopback address free right now (the service binds it shortly after).
+fn free_addr() -> anyhow::Result<std::net::SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
 fn payload_counts(
     bootstrap: &str,
     topic: &str,
@@ -203,31 +224,43 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
         summary.messages
     );
 
-    // The aggregate is a fold over the committed classified topic: it runs
-    // in-process and sees only what the killed services committed.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let grpc_addr = listener.local_addr()?;
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let _stop_on_drop = shutdown.clone().drop_guard();
-    let aggregate = tokio::spawn(customs_aggregate::run_with_listener(
-        customs_aggregate::Config {
-            kafka: service_kafka(&bootstrap, "crash", "aggregate"),
-            topics: topics.clone(),
-            ..Default::default()
-        },
-        listener,
-        shutdown.clone(),
-    ));
-
-    // Two instances of each stage in one consumer group; the second normalize
-    // leaves for good half-way, so its partitions move to the first.
+    // Two instances of each service in one consumer group. The second
+    // normalize and the second aggregate leave for good half-way, so their
+    // partitions move to the first ones (the rebalance test); the remaining
+    // aggregate answers for everything throughout.
     let ingest_group = service_kafka(&bootstrap, "crash", "ingest").group_id;
     let normalize_group = service_kafka(&bootstrap, "crash", "normalize").group_id;
-    let mut ingest = Service::new("ingest", 0, &ingest_group, &bootstrap, &topics)?;
-    let mut ingest_b = Service::new("ingest", 1, &ingest_group, &bootstrap, &topics)?;
-    let mut normalize = Service::new("normalize", 0, &normalize_group, &bootstrap, &topics)?;
-    let mut normalize_b = Service::new("normalize", 1, &normalize_group, &bootstrap, &topics)?;
-    for service in [&mut ingest, &mut ingest_b, &mut normalize, &mut normalize_b] {
+    let aggregate_group = service_kafka(&bootstrap, "crash", "aggregate").group_id;
+    let grpc_addr = free_addr()?;
+    let mut ingest = Service::new("ingest", 0, &ingest_group, &bootstrap, &topics, None)?;
+    let mut ingest_b = Service::new("ingest", 1, &ingest_group, &bootstrap, &topics, None)?;
+    let mut normalize = Service::new("normalize", 0, &normalize_group, &bootstrap, &topics, None)?;
+    let mut normalize_b =
+        Service::new("normalize", 1, &normalize_group, &bootstrap, &topics, None)?;
+    let mut aggregate = Service::new(
+        "aggregate",
+        0,
+        &aggregate_group,
+        &bootstrap,
+        &topics,
+        Some(grpc_addr),
+    )?;
+    let mut aggregate_b = Service::new(
+        "aggregate",
+        1,
+        &aggregate_group,
+        &bootstrap,
+        &topics,
+        Some(free_addr()?),
+    )?;
+    for service in [
+        &mut ingest,
+        &mut ingest_b,
+        &mut normalize,
+        &mut normalize_b,
+        &mut aggregate,
+        &mut aggregate_b,
+    ] {
         service.start()?;
     }
     // Deterministic "random" kill times from the seed, 1.5 to 4 s apart.
@@ -238,10 +271,12 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
             .wrapping_add(1_442_695_040_888_963_407);
         let wait_ms = 1_500 + (state >> 33) % 2_500;
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        let victim = match kill % 4 {
+        let victim = match kill % 6 {
             0 => &mut ingest,
             1 => &mut normalize,
-            2 => &mut ingest_b,
+            2 => &mut aggregate,
+            3 => &mut ingest_b,
+            4 => &mut aggregate_b,
             _ => &mut normalize_b,
         };
         victim.ensure_running()?;
@@ -250,21 +285,38 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
         victim.start()?;
         if kill == NUM_KILLS / 2 {
             normalize_b.kill()?;
-            eprintln!("e2e: a normalize instance leaves the group for good");
+            aggregate_b.kill()?;
+            eprintln!("e2e: a normalize and an aggregate instance leave their groups for good");
         }
     }
 
-    let mut client = StatsServiceClient::connect(format!("http://{grpc_addr}")).await?;
     let after_last_kill = Instant::now();
     let deadline = after_last_kill + TIMEOUT;
+    let mut client = loop {
+        match StatsServiceClient::connect(format!("http://{grpc_addr}")).await {
+            Ok(client) => break client,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
     loop {
         ingest.ensure_running()?;
         ingest_b.ensure_running()?;
         normalize.ensure_running()?;
-        let response = client
-            .get_totals(v1::GetTotalsRequest::default())
-            .await?
-            .into_inner();
+        aggregate.ensure_running()?;
+        let response = match client.get_totals(v1::GetTotalsRequest::default()).await {
+            Ok(response) => response.into_inner(),
+            Err(status) if Instant::now() < deadline => {
+                // The instance was just restarted and is not listening yet.
+                eprintln!("e2e: aggregate not answering yet: {}", status.message());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                client = StatsServiceClient::connect(format!("http://{grpc_addr}")).await?;
+                continue;
+            }
+            Err(status) => return Err(status.into()),
+        };
         let served = served_table(&response)?;
         if served == summary.counted {
             eprintln!(
@@ -304,10 +356,70 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
             "{name}: every expected record exactly once"
         );
     }
-    for service in [&mut ingest, &mut ingest_b, &mut normalize] {
+    let (bootstrap_c, topic_c) = (bootstrap.clone(), topics.late.clone());
+    let too_late = summary.num_too_late as usize;
+    let late =
+        tokio::task::spawn_blocking(move || payload_counts(&bootstrap_c, &topic_c, too_late))
+            .await??;
+    assert!(
+        too_late > 0,
+        "the feed has events beyond the allowed lateness"
+    );
+    assert_eq!(
+        late.values().sum::<usize>(),
+        too_late,
+        "every event beyond the allowed lateness in the late topic, once"
+    );
+
+    // A fresh instance restores the whole state from the changelog alone.
+    let mut fresh = Service::new(
+        "aggregate",
+        2,
+        &aggregate_group,
+        &bootstrap,
+        &topics,
+        Some(free_addr()?),
+    )?;
+    let fresh_addr = fresh.grpc_addr().context("fresh aggregate address")?;
+    fresh.start()?;
+    let restore_started = Instant::now();
+    let restored = loop {
+        if let Ok(mut client) = StatsServiceClient::connect(format!("http://{fresh_addr}")).await
+            && let Ok(response) = client.get_totals(v1::GetTotalsRequest::default()).await
+        {
+            let response = response.into_inner();
+            let restoring = response
+                .freshness
+                .as_ref()
+                .is_none_or(|freshness| !freshness.restoring_partitions.is_empty());
+            if !restoring {
+                break response;
+            }
+        }
+        ensure!(
+            restore_started.elapsed() < TIMEOUT,
+            "fresh aggregate did not restore"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!(
+        "e2e: a fresh aggregate restored in {:.1?}",
+        restore_started.elapsed()
+    );
+    assert_eq!(
+        served_table(&restored)?,
+        summary.counted,
+        "restored state is exact"
+    );
+
+    for service in [
+        &mut ingest,
+        &mut ingest_b,
+        &mut normalize,
+        &mut aggregate,
+        &mut fresh,
+    ] {
         service.kill()?;
     }
-    shutdown.cancel();
-    aggregate.await??;
     Ok(())
 }
