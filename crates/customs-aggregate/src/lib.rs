@@ -13,7 +13,7 @@
 //! - [`grpc`]: the API, with freshness in every answer; health is
 //!   NOT_SERVING until the view has restored.
 
-mod changelog;
+pub mod changelog;
 mod config;
 mod grpc;
 mod owner;
