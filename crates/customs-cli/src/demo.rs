@@ -51,6 +51,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &topics.declarations,
         &topics.classified,
         &topics.dead_letter,
+        // The mock cluster ignores compaction; the demo's state is small.
+        &topics.changelog,
+        &topics.late,
     ] {
         cluster
             .create_topic(topic, 3, 1)
