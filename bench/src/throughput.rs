@@ -1,0 +1,229 @@
+//! One throughput run: preload a fresh topic, measure the bare-consumer
+//! ceiling on it, then start the three services at once on it and time them
+//! until the aggregate has read everything.
+//!
+//! Guarantees: throughput is `N / seconds from spawning the processes until
+//! the completion rule of [`crate::progress`] held`, so it includes process
+//! start-up and group joins, as the ceiling's clock includes its join. CPU
+//! time and peak RSS are read from `/proc` at that moment, while the
+//! processes are still alive; they cover each process's whole life so far
+//! (start-up included). The machine's busy time over the same interval is
+//! reported too, because other work shares this machine. The run's topics
+//! are deleted afterwards and its processes always stopped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use customs_domain::generator::GeneratedMessage;
+use serde::Serialize;
+
+use crate::ceiling::{self, Ceiling};
+use crate::feed::{self, Topics};
+use crate::procfs;
+use crate::progress::{self, Counts, Milestones};
+use crate::services::{Install, Pipeline, PipelineSpec, Role};
+
+/// What one run needs.
+pub struct RunSpec<'a> {
+    /// Name of the run in the report and topic names.
+    pub label: String,
+    /// Broker address.
+    pub bootstrap: &'a str,
+    /// Partitions of every topic of the run.
+    pub partitions: i32,
+    /// Ingest and normalize instances.
+    pub num_instances: usize,
+    /// The feed.
+    pub messages: Arc<[GeneratedMessage]>,
+    /// Where service logs go.
+    pub log_dir: &'a Path,
+}
+
+/// Resource use of one service (all its instances).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceUsage {
+    /// `ingest`, `normalize` or `aggregate`.
+    pub service: String,
+    /// Processes.
+    pub num_instances: usize,
+    /// `utime + stime` summed over the instances.
+    pub cpu_seconds: f64,
+    /// `cpu_seconds` per 1,000 raw messages.
+    pub cpu_seconds_per_1k_messages: f64,
+    /// Largest `VmHWM` of one instance.
+    pub peak_rss_bytes_max: u64,
+    /// Sum of the instances' `VmHWM`.
+    pub peak_rss_bytes_sum: u64,
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// Run name.
+    pub label: String,
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// Ingest and normalize instances (the aggregate is always one).
+    pub num_instances: usize,
+    /// Raw messages.
+    pub num_messages: u64,
+    /// Their key and payload bytes.
+    pub num_bytes: u64,
+    /// How long preloading took (not part of any rate).
+    pub preload_seconds: f64,
+    /// The bare consumer on the same topic.
+    pub ceiling: Ceiling,
+    /// Process spawn until the aggregate had read everything.
+    pub seconds: f64,
+    /// `num_messages / seconds`.
+    pub messages_per_second: f64,
+    /// `messages_per_second / ceiling.messages_per_second`.
+    pub ratio_to_ceiling: f64,
+    /// Start-up excluded: `num_messages / (aggregate done - first progress)`
+    /// over the ceiling's `num_messages / (seconds - first_record_seconds)`.
+    /// Rougher (the first progress is the first committed ingest batch, seen
+    /// at the scrape interval), but less dominated by start-up in short runs.
+    pub ratio_to_ceiling_after_start: f64,
+    /// When each stage caught up, seconds after spawn.
+    pub milestones: Milestones,
+    /// The counters at the end.
+    pub counts: Counts,
+    /// Per service.
+    pub services: Vec<ServiceUsage>,
+    /// All services together, CPU seconds per 1,000 raw messages.
+    pub total_cpu_seconds_per_1k_messages: f64,
+    /// Our services' CPU time / wall time: cores they used on average.
+    pub pipeline_cores: f64,
+    /// Whole machine busy time / wall time (broker and other users included).
+    pub machine_busy_cores: f64,
+    /// Processes that did not stop cleanly on SIGTERM (should be empty).
+    pub unclean_stops: Vec<String>,
+}
+
+/// Preloads, measures the ceiling, runs the pipeline, cleans up.
+pub async fn run(install: &Install, spec: &RunSpec<'_>) -> anyhow::Result<RunResult> {
+    let topics = Topics::fresh(&spec.label);
+    topics.create(spec.bootstrap, spec.partitions).await?;
+    let result = run_on(install, spec, &topics).await;
+    if let Err(err) = topics.delete(spec.bootstrap).await {
+        eprintln!(
+            "bench: could not delete the topics of {}: {err:#}",
+            spec.label
+        );
+    }
+    result
+}
+
+async fn run_on(
+    install: &Install,
+    spec: &RunSpec<'_>,
+    topics: &Topics,
+) -> anyhow::Result<RunResult> {
+    let num_messages = spec.messages.len() as u64;
+    let timeout = Duration::from_secs(120 + num_messages / 500);
+    let preload_started = Instant::now();
+    {
+        let (bootstrap, topic) = (spec.bootstrap.to_owned(), topics.raw.clone());
+        let messages = Arc::clone(&spec.messages);
+        tokio::task::spawn_blocking(move || feed::preload(&bootstrap, &topic, &messages)).await??;
+    }
+    let preload_seconds = preload_started.elapsed().as_secs_f64();
+    eprintln!(
+        "bench: [{}] preloaded {num_messages} messages in {preload_seconds:.1} s; measuring the ceiling",
+        spec.label
+    );
+    let ceiling = {
+        let (bootstrap, topic) = (spec.bootstrap.to_owned(), topics.raw.clone());
+        tokio::task::spawn_blocking(move || {
+            ceiling::measure(&bootstrap, &topic, num_messages, timeout)
+        })
+        .await??
+    };
+    eprintln!(
+        "bench: [{}] ceiling {:.0} msg/s; starting {} ingest, {} normalize, 1 aggregate",
+        spec.label, ceiling.messages_per_second, spec.num_instances, spec.num_instances
+    );
+
+    let pipeline_spec = PipelineSpec {
+        bootstrap: spec.bootstrap.to_owned(),
+        topics: topics.clone(),
+        partitions: spec.partitions,
+        num_instances: spec.num_instances,
+        log_dir: spec.log_dir.join(&spec.label),
+    };
+    let ticks_per_second = procfs::clock_ticks_per_second()? as f64;
+    let machine_before = procfs::machine_cpu_times()?;
+    let clock = Instant::now();
+    let mut pipeline = Pipeline::start(install, &pipeline_spec)?;
+    let (counts, milestones) =
+        progress::wait_until_done(&mut pipeline, num_messages, clock, timeout)
+            .await
+            .with_context(|| {
+                format!(
+                    "run {} (logs in {})",
+                    spec.label,
+                    pipeline_spec.log_dir.display()
+                )
+            })?;
+    let seconds = milestones.aggregate_done_seconds.unwrap_or(f64::NAN);
+    // Resource use now, while every process is alive.
+    let wall = clock.elapsed().as_secs_f64();
+    let machine_after = procfs::machine_cpu_times()?;
+    let mut services = Vec::new();
+    for role in Role::ALL {
+        let (mut ticks, mut rss_max, mut rss_sum, mut num_instances) = (0, 0, 0, 0);
+        for instance in pipeline.of(role) {
+            let pid = instance.pid().context("instance without a process")?;
+            ticks += procfs::cpu_ticks(pid)?;
+            let rss = procfs::peak_rss_bytes(pid)?;
+            rss_max = rss_max.max(rss);
+            rss_sum += rss;
+            num_instances += 1;
+        }
+        let cpu_seconds = ticks as f64 / ticks_per_second;
+        services.push(ServiceUsage {
+            service: role.name().to_owned(),
+            num_instances,
+            cpu_seconds,
+            cpu_seconds_per_1k_messages: cpu_seconds / num_messages as f64 * 1000.0,
+            peak_rss_bytes_max: rss_max,
+            peak_rss_bytes_sum: rss_sum,
+        });
+    }
+    let unclean_stops = tokio::task::spawn_blocking(move || pipeline.stop()).await??;
+    let total_cpu: f64 = services.iter().map(|s| s.cpu_seconds).sum();
+    let messages_per_second = num_messages as f64 / seconds;
+    let after_start =
+        num_messages as f64 / (seconds - milestones.first_progress_seconds.unwrap_or(f64::NAN));
+    let ceiling_after_start =
+        ceiling.num_messages as f64 / (ceiling.seconds - ceiling.first_record_seconds);
+    let result = RunResult {
+        label: spec.label.clone(),
+        partitions: spec.partitions,
+        num_instances: spec.num_instances,
+        num_messages,
+        num_bytes: feed::num_bytes(&spec.messages),
+        preload_seconds,
+        ratio_to_ceiling: messages_per_second / ceiling.messages_per_second,
+        ratio_to_ceiling_after_start: after_start / ceiling_after_start,
+        ceiling,
+        seconds,
+        messages_per_second,
+        milestones,
+        counts,
+        total_cpu_seconds_per_1k_messages: total_cpu / num_messages as f64 * 1000.0,
+        pipeline_cores: total_cpu / wall,
+        machine_busy_cores: (machine_after.busy - machine_before.busy) as f64
+            / ticks_per_second
+            / wall,
+        services,
+        unclean_stops,
+    };
+    eprintln!(
+        "bench: [{}] {:.0} msg/s end to end in {:.1} s ({:.2} of the ceiling)",
+        result.label, result.messages_per_second, result.seconds, result.ratio_to_ceiling
+    );
+    Ok(result)
+}
