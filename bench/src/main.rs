@@ -18,6 +18,7 @@ mod ceiling;
 mod feed;
 mod latency;
 mod procfs;
+mod profile;
 mod progress;
 mod prom;
 mod report;
@@ -59,6 +60,10 @@ struct Cli {
     /// run's end-to-end throughput.
     #[arg(long)]
     rate: Option<f64>,
+    /// Record a `perf` CPU profile of every service process during the main
+    /// run (adds a little overhead; perf.data files stay in the log dir).
+    #[arg(long)]
+    perf: bool,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -138,6 +143,9 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         config_dir: cli.config_dir.clone(),
     };
     services::check_install(&install)?;
+    if cli.perf {
+        profile::check_available()?;
+    }
     let started_at = utc_now()?;
     let machine = procfs::machine()?;
     check_broker(&cli.bootstrap_servers).await?;
@@ -149,17 +157,24 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         cli.messages, cli.seed
     );
     let messages: Arc<[_]> = feed::generate(cli.messages, cli.seed).into();
-    let run_spec = |label: String, partitions: i32, num_instances: usize| throughput::RunSpec {
-        label,
-        bootstrap: &cli.bootstrap_servers,
-        partitions,
-        num_instances,
-        messages: Arc::clone(&messages),
-        log_dir: &log_dir,
-    };
+    let run_spec =
+        |label: String, partitions: i32, num_instances: usize, profile: bool| throughput::RunSpec {
+            label,
+            bootstrap: &cli.bootstrap_servers,
+            partitions,
+            num_instances,
+            messages: Arc::clone(&messages),
+            log_dir: &log_dir,
+            profile,
+        };
     let main_run = throughput::run(
         &install,
-        &run_spec(format!("main-p{}", cli.partitions), cli.partitions, 1),
+        &run_spec(
+            format!("main-p{}", cli.partitions),
+            cli.partitions,
+            1,
+            cli.perf,
+        ),
     )
     .await?;
 
@@ -189,6 +204,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             format!("scale-p{partitions}"),
             *partitions,
             *partitions as usize,
+            false,
         );
         scaling.push(throughput::run(&install, &spec).await?);
     }

@@ -114,17 +114,29 @@ pub struct Milestones {
     pub aggregate_done_seconds: Option<f64>,
 }
 
-/// Waits until the pipeline has processed `expected` raw records, polling
-/// every [`POLL_INTERVAL`]; fails after `timeout` or if a service dies.
-/// Scrape errors count as "not ready yet" (services start their exporters a
-/// moment after the process starts) until the timeout.
-pub async fn wait_until_done(
+/// What [`wait_until`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Ingest committed its first batch.
+    FirstProgress,
+    /// The completion rule holds.
+    Done,
+}
+
+/// Waits until the pipeline has reached `goal` for `expected` raw records,
+/// polling every [`POLL_INTERVAL`] and recording milestones (seconds since
+/// `clock`) in `milestones`, which may carry over from an earlier call;
+/// fails after `timeout` or if a service dies. Scrape errors count as "not
+/// ready yet" (services start their exporters a moment after the process
+/// starts) until the timeout.
+pub async fn wait_until(
     pipeline: &mut Pipeline,
     expected: u64,
     clock: Instant,
     timeout: Duration,
-) -> anyhow::Result<(Counts, Milestones)> {
-    let mut milestones = Milestones::default();
+    milestones: &mut Milestones,
+    goal: Goal,
+) -> anyhow::Result<Counts> {
     let mut candidate: Option<(Counts, f64)> = None;
     let mut last = Counts::default();
     loop {
@@ -146,10 +158,13 @@ pub async fn wait_until_done(
                     &mut milestones.normalize_done_seconds,
                     now.normalize_done(expected),
                 );
+                if goal == Goal::FirstProgress && milestones.first_progress_seconds.is_some() {
+                    return Ok(now);
+                }
                 match candidate {
                     Some((seen, seen_at)) if seen == now && now.aggregate_done(expected) => {
                         milestones.aggregate_done_seconds = Some(seen_at);
-                        return Ok((now, milestones));
+                        return Ok(now);
                     }
                     _ if now.aggregate_done(expected) => candidate = Some((now, at)),
                     _ => candidate = None,
@@ -164,15 +179,37 @@ pub async fn wait_until_done(
         };
         if clock.elapsed() > timeout {
             match last_error {
-                Some(err) => bail!("not done after {timeout:?}; last scrape failed: {err:#}"),
+                Some(err) => {
+                    bail!("{goal:?} not reached after {timeout:?}; last scrape failed: {err:#}")
+                }
                 None => bail!(
-                    "not done after {timeout:?} (expected {expected} raw records); last counts \
-                     {last:?} (None = metric not exported)"
+                    "{goal:?} not reached after {timeout:?} (expected {expected} raw records); \
+                     last counts {last:?} (None = metric not exported)"
                 ),
             }
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// [`wait_until`] [`Goal::Done`] with fresh milestones.
+pub async fn wait_until_done(
+    pipeline: &mut Pipeline,
+    expected: u64,
+    clock: Instant,
+    timeout: Duration,
+) -> anyhow::Result<(Counts, Milestones)> {
+    let mut milestones = Milestones::default();
+    let counts = wait_until(
+        pipeline,
+        expected,
+        clock,
+        timeout,
+        &mut milestones,
+        Goal::Done,
+    )
+    .await?;
+    Ok((counts, milestones))
 }
 
 #[cfg(test)]

@@ -121,10 +121,11 @@ impl Report {
         let _ = writeln!(out, "# customs-pipeline end-to-end benchmark\n");
         let _ = writeln!(
             out,
-            "{} · revision `{}` · `{}`\n",
+            "{} · revision `{}` · `{}{}`\n",
             self.started_at,
             s.revision,
-            s.command()
+            s.command(),
+            if t.profiles.is_empty() { "" } else { " --perf" }
         );
         let _ = writeln!(
             out,
@@ -154,29 +155,27 @@ impl Report {
             "Pipeline = messages / time from spawning the processes until the aggregate has \
              read every classified record. Ceiling = a bare rdkafka `BaseConsumer` \
              (read_committed, fresh group) reading the same raw topic. Both clocks include \
-             their group join; the ratio excluding start-up divides the rates after each \
-             one's first record (ingest: first committed batch).\n"
+             their group join.\n"
         );
         let _ = writeln!(
             out,
             "| run | partitions | ingest/normalize/aggregate | ceiling msg/s | pipeline msg/s | \
-             pipeline/ceiling | ratio excl. start-up | first progress s | ingest done s | normalize done s | aggregate done s | \
+             pipeline/ceiling | first progress s | ingest done s | normalize done s | aggregate done s | \
              CPU s/1k msgs | machine busy cores |"
         );
         let _ = writeln!(
             out,
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for run in std::iter::once(t).chain(&self.scaling) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {n}/{n}/1 | {} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {:.3} | {:.2} |",
+                "| {} | {} | {n}/{n}/1 | {} | {} | {:.2} | {} | {} | {} | {} | {:.3} | {:.2} |",
                 run.label,
                 run.partitions,
                 thousands(run.ceiling.messages_per_second),
                 thousands(run.messages_per_second),
                 run.ratio_to_ceiling,
-                run.ratio_to_ceiling_after_start,
                 opt_seconds(run.milestones.first_progress_seconds),
                 opt_seconds(run.milestones.ingest_done_seconds),
                 opt_seconds(run.milestones.normalize_done_seconds),
@@ -190,28 +189,43 @@ impl Report {
         let _ = writeln!(
             out,
             "CPU = utime+stime of each process from /proc/<pid>/stat over its whole life until \
-             the aggregate was done; peak RSS = VmHWM.\n"
+             the aggregate was done; peak RSS = VmHWM. Transactions from the stages' own \
+             metrics: time in transactions covers transform, produce and commit of a batch; \
+             the rest of the wall time is spent collecting the next batch or idle.\n"
         );
         let _ = writeln!(
             out,
-            "| service | CPU s | CPU s per 1,000 msgs | peak RSS MiB |"
+            "| service | CPU s | CPU s per 1,000 msgs | peak RSS MiB | transactions (aborted) | \
+             records/transaction | mean transaction ms | share of wall time in transactions |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for service in &t.services {
+            let transactions = match &service.transactions {
+                Some(x) => format!(
+                    "{} ({}) | {:.0} | {:.1} | {:.2}",
+                    x.num_committed,
+                    x.num_aborted,
+                    x.records_per_transaction,
+                    x.mean_transaction_ms,
+                    x.share_of_wall_time
+                ),
+                None => "n/a | n/a | n/a | n/a".to_owned(),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {:.2} | {:.3} | {} |",
+                "| {} | {:.2} | {:.3} | {} | {} |",
                 service.service,
                 service.cpu_seconds,
                 service.cpu_seconds_per_1k_messages,
-                mib(service.peak_rss_bytes_max)
+                mib(service.peak_rss_bytes_max),
+                transactions
             );
         }
         let total_cpu: f64 = t.services.iter().map(|s| s.cpu_seconds).sum();
         let total_rss: u64 = t.services.iter().map(|s| s.peak_rss_bytes_sum).sum();
         let _ = writeln!(
             out,
-            "| **total** | {:.2} | {:.3} | {} |",
+            "| **total** | {:.2} | {:.3} | {} | | | | |",
             total_cpu,
             t.total_cpu_seconds_per_1k_messages,
             mib(total_rss)
@@ -227,6 +241,26 @@ impl Report {
             }
         }
         self.latency_markdown(&mut out);
+        if !t.profiles.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n## Profile, run `{}` (`--perf`: perf record -F 499, self time)\n",
+                t.label
+            );
+            let _ = writeln!(out, "| process | top symbols |");
+            let _ = writeln!(out, "|---|---|");
+            for profile in &t.profiles {
+                let mut top: Vec<String> = profile
+                    .top
+                    .iter()
+                    .map(|h| format!("{:.1} % `{}`", h.percent, h.symbol))
+                    .collect();
+                if let Some(error) = &profile.error {
+                    top.push(format!("n/a: {error}"));
+                }
+                let _ = writeln!(out, "| {} | {} |", profile.instance, top.join("<br>"));
+            }
+        }
         let _ = writeln!(out, "\n## Against the targets of issue 6, item 7\n");
         let _ = writeln!(
             out,

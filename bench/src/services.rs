@@ -88,6 +88,11 @@ impl Instance {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// `ingest-0`, `normalize-1`, ...
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Drop for Instance {

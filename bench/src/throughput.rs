@@ -22,7 +22,9 @@ use serde::Serialize;
 use crate::ceiling::{self, Ceiling};
 use crate::feed::{self, Topics};
 use crate::procfs;
-use crate::progress::{self, Counts, Milestones};
+use crate::profile::{self, Profile};
+use crate::progress::{self, Counts, Goal, Milestones};
+use crate::prom;
 use crate::services::{Install, Pipeline, PipelineSpec, Role};
 
 /// What one run needs.
@@ -39,6 +41,8 @@ pub struct RunSpec<'a> {
     pub messages: Arc<[GeneratedMessage]>,
     /// Where service logs go.
     pub log_dir: &'a Path,
+    /// Record a `perf` profile of every process (see [`crate::profile`]).
+    pub profile: bool,
 }
 
 /// Resource use of one service (all its instances).
@@ -56,6 +60,26 @@ pub struct ServiceUsage {
     pub peak_rss_bytes_max: u64,
     /// Sum of the instances' `VmHWM`.
     pub peak_rss_bytes_sum: u64,
+    /// Transactions of a transactional stage; `None` for the aggregate or
+    /// when the stage does not export them.
+    pub transactions: Option<TransactionStats>,
+}
+
+/// What a transactional stage's own metrics say about its transactions.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionStats {
+    /// `customs_<service>_transactions_total{outcome="committed"}`.
+    pub num_committed: u64,
+    /// `customs_<service>_transactions_total{outcome="aborted"}`.
+    pub num_aborted: u64,
+    /// Input records per committed transaction.
+    pub records_per_transaction: f64,
+    /// Mean of `customs_<service>_transaction_commit_duration_seconds`
+    /// (transform, produce and commit of one batch), milliseconds.
+    pub mean_transaction_ms: f64,
+    /// Time inside transactions over the instances' wall time until done;
+    /// the rest is collecting batches or idle.
+    pub share_of_wall_time: f64,
 }
 
 /// The outcome of one run.
@@ -81,11 +105,6 @@ pub struct RunResult {
     pub messages_per_second: f64,
     /// `messages_per_second / ceiling.messages_per_second`.
     pub ratio_to_ceiling: f64,
-    /// Start-up excluded: `num_messages / (aggregate done - first progress)`
-    /// over the ceiling's `num_messages / (seconds - first_record_seconds)`.
-    /// Rougher (the first progress is the first committed ingest batch, seen
-    /// at the scrape interval), but less dominated by start-up in short runs.
-    pub ratio_to_ceiling_after_start: f64,
     /// When each stage caught up, seconds after spawn.
     pub milestones: Milestones,
     /// The counters at the end.
@@ -100,6 +119,8 @@ pub struct RunResult {
     pub machine_busy_cores: f64,
     /// Processes that did not stop cleanly on SIGTERM (should be empty).
     pub unclean_stops: Vec<String>,
+    /// Per-process CPU profiles, when asked for.
+    pub profiles: Vec<Profile>,
 }
 
 /// Preloads, measures the ceiling, runs the pipeline, cleans up.
@@ -157,16 +178,42 @@ async fn run_on(
     let machine_before = procfs::machine_cpu_times()?;
     let clock = Instant::now();
     let mut pipeline = Pipeline::start(install, &pipeline_spec)?;
-    let (counts, milestones) =
-        progress::wait_until_done(&mut pipeline, num_messages, clock, timeout)
-            .await
-            .with_context(|| {
-                format!(
-                    "run {} (logs in {})",
-                    spec.label,
-                    pipeline_spec.log_dir.display()
-                )
-            })?;
+    let mut milestones = Milestones::default();
+    let context = || {
+        format!(
+            "run {} (logs in {})",
+            spec.label,
+            pipeline_spec.log_dir.display()
+        )
+    };
+    // A profile starts once ingest has committed a batch: every process and
+    // thread exists by then, and start-up is not what we want to see.
+    let recording = if spec.profile {
+        let goal = Goal::FirstProgress;
+        progress::wait_until(
+            &mut pipeline,
+            num_messages,
+            clock,
+            timeout,
+            &mut milestones,
+            goal,
+        )
+        .await
+        .with_context(context)?;
+        Some(profile::start(&pipeline, &pipeline_spec.log_dir)?)
+    } else {
+        None
+    };
+    let counts = progress::wait_until(
+        &mut pipeline,
+        num_messages,
+        clock,
+        timeout,
+        &mut milestones,
+        Goal::Done,
+    )
+    .await
+    .with_context(context)?;
     let seconds = milestones.aggregate_done_seconds.unwrap_or(f64::NAN);
     // Resource use now, while every process is alive.
     let wall = clock.elapsed().as_secs_f64();
@@ -183,6 +230,12 @@ async fn run_on(
             num_instances += 1;
         }
         let cpu_seconds = ticks as f64 / ticks_per_second;
+        let transactions = match role {
+            Role::Aggregate => None,
+            Role::Ingest | Role::Normalize => {
+                transaction_stats(&pipeline, role, wall * num_instances as f64).await
+            }
+        };
         services.push(ServiceUsage {
             service: role.name().to_owned(),
             num_instances,
@@ -190,15 +243,16 @@ async fn run_on(
             cpu_seconds_per_1k_messages: cpu_seconds / num_messages as f64 * 1000.0,
             peak_rss_bytes_max: rss_max,
             peak_rss_bytes_sum: rss_sum,
+            transactions,
         });
     }
+    let profiles = match recording {
+        Some(recording) => tokio::task::spawn_blocking(move || recording.finish()).await??,
+        None => Vec::new(),
+    };
     let unclean_stops = tokio::task::spawn_blocking(move || pipeline.stop()).await??;
     let total_cpu: f64 = services.iter().map(|s| s.cpu_seconds).sum();
     let messages_per_second = num_messages as f64 / seconds;
-    let after_start =
-        num_messages as f64 / (seconds - milestones.first_progress_seconds.unwrap_or(f64::NAN));
-    let ceiling_after_start =
-        ceiling.num_messages as f64 / (ceiling.seconds - ceiling.first_record_seconds);
     let result = RunResult {
         label: spec.label.clone(),
         partitions: spec.partitions,
@@ -207,7 +261,6 @@ async fn run_on(
         num_bytes: feed::num_bytes(&spec.messages),
         preload_seconds,
         ratio_to_ceiling: messages_per_second / ceiling.messages_per_second,
-        ratio_to_ceiling_after_start: after_start / ceiling_after_start,
         ceiling,
         seconds,
         messages_per_second,
@@ -220,10 +273,40 @@ async fn run_on(
             / wall,
         services,
         unclean_stops,
+        profiles,
     };
     eprintln!(
         "bench: [{}] {:.0} msg/s end to end in {:.1} s ({:.2} of the ceiling)",
         result.label, result.messages_per_second, result.seconds, result.ratio_to_ceiling
     );
     Ok(result)
+}
+
+/// Transaction figures of one stage, summed over its instances; `None` if a
+/// scrape fails or the stage does not export them.
+async fn transaction_stats(
+    pipeline: &Pipeline,
+    role: Role,
+    instance_seconds: f64,
+) -> Option<TransactionStats> {
+    let service = role.name();
+    let (mut committed, mut aborted, mut consumed, mut txn_seconds) = (0.0, 0.0, 0.0, 0.0);
+    let mut num_transactions_observed = 0.0;
+    for instance in pipeline.of(role) {
+        let samples = prom::scrape(instance.metrics_addr).await.ok()?;
+        let transactions = format!("customs_{service}_transactions_total");
+        committed += samples.sum(&transactions, &[("outcome", "committed")])?;
+        aborted += samples.sum(&transactions, &[("outcome", "aborted")])?;
+        consumed += samples.sum(&format!("customs_{service}_messages_consumed_total"), &[])?;
+        let duration = format!("customs_{service}_transaction_commit_duration_seconds");
+        txn_seconds += samples.sum(&format!("{duration}_sum"), &[])?;
+        num_transactions_observed += samples.sum(&format!("{duration}_count"), &[])?;
+    }
+    Some(TransactionStats {
+        num_committed: committed as u64,
+        num_aborted: aborted as u64,
+        records_per_transaction: consumed / committed,
+        mean_transaction_ms: txn_seconds / num_transactions_observed * 1000.0,
+        share_of_wall_time: txn_seconds / instance_seconds,
+    })
 }
