@@ -181,7 +181,7 @@ fn has_labels(sample: &Sample, filter: &[(&str, &str)]) -> bool {
 
 /// Cumulative buckets `(upper bound, count of observations <= bound)`,
 /// ascending, the last one `+Inf`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Histogram {
     /// `(le, cumulative count)` pairs.
     pub buckets: Vec<(f64, f64)>,
@@ -216,6 +216,29 @@ impl Histogram {
                     .map(|(_, count)| *count)
                     .unwrap_or(0.0);
                 (*le, count - before)
+            })
+            .collect();
+        Histogram { buckets }
+    }
+
+    /// Observations of both, e.g. of two instances of one service. Both come
+    /// from the same code and so have the same bounds; a bound missing from
+    /// `other` counts as zero there.
+    pub fn plus(&self, other: &Histogram) -> Histogram {
+        if self.buckets.is_empty() {
+            return other.clone();
+        }
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|(le, count)| {
+                let theirs = other
+                    .buckets
+                    .iter()
+                    .find(|(bound, _)| bound == le)
+                    .map(|(_, count)| *count)
+                    .unwrap_or(0.0);
+                (*le, count + theirs)
             })
             .collect();
         Histogram { buckets }
@@ -318,6 +341,8 @@ weird{detail="a \"q\" \\ b"} 1.5e3
         };
         let delta = after.since(&before);
         assert_eq!(delta.buckets, vec![(0.1, 2.0), (f64::INFINITY, 4.0)]);
+        let sum = Histogram::default().plus(&after).plus(&before);
+        assert_eq!(sum.buckets, vec![(0.1, 4.0), (f64::INFINITY, 6.0)]);
         assert_eq!(Histogram { buckets: vec![] }.quantile(0.5), None);
     }
 }

@@ -196,17 +196,19 @@ impl Report {
         let _ = writeln!(
             out,
             "| service | CPU s | CPU s per 1,000 msgs | peak RSS MiB | transactions (aborted) | \
-             records/transaction | mean transaction ms | share of wall time in transactions |"
+             records/transaction | mean (p99) transaction ms | share of wall time in transactions |"
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for service in &t.services {
             let transactions = match &service.transactions {
                 Some(x) => format!(
-                    "{} ({}) | {:.0} | {:.1} | {:.2}",
+                    "{} ({}) | {:.0} | {:.1} ({}) | {:.2}",
                     x.num_committed,
                     x.num_aborted,
                     x.records_per_transaction,
                     x.mean_transaction_ms,
+                    x.p99_transaction_ms
+                        .map_or_else(|| "n/a".to_owned(), |ms| format!("{ms:.0}")),
                     x.share_of_wall_time
                 ),
                 None => "n/a | n/a | n/a | n/a".to_owned(),

@@ -24,7 +24,7 @@ use crate::feed::{self, Topics};
 use crate::procfs;
 use crate::profile::{self, Profile};
 use crate::progress::{self, Counts, Goal, Milestones};
-use crate::prom;
+use crate::prom::{self, Histogram, Quantile};
 use crate::services::{Install, Pipeline, PipelineSpec, Role};
 
 /// What one run needs.
@@ -77,6 +77,9 @@ pub struct TransactionStats {
     /// Mean of `customs_<service>_transaction_commit_duration_seconds`
     /// (transform, produce and commit of one batch), milliseconds.
     pub mean_transaction_ms: f64,
+    /// 99th percentile of the same, bucket-interpolated; `None` when it
+    /// falls in the `+Inf` bucket.
+    pub p99_transaction_ms: Option<f64>,
     /// Time inside transactions over the instances' wall time until done;
     /// the rest is collecting batches or idle.
     pub share_of_wall_time: f64,
@@ -292,6 +295,7 @@ async fn transaction_stats(
     let service = role.name();
     let (mut committed, mut aborted, mut consumed, mut txn_seconds) = (0.0, 0.0, 0.0, 0.0);
     let mut num_transactions_observed = 0.0;
+    let mut durations = Histogram::default();
     for instance in pipeline.of(role) {
         let samples = prom::scrape(instance.metrics_addr).await.ok()?;
         let transactions = format!("customs_{service}_transactions_total");
@@ -301,12 +305,18 @@ async fn transaction_stats(
         let duration = format!("customs_{service}_transaction_commit_duration_seconds");
         txn_seconds += samples.sum(&format!("{duration}_sum"), &[])?;
         num_transactions_observed += samples.sum(&format!("{duration}_count"), &[])?;
+        durations = durations.plus(&samples.histogram(&duration)?);
     }
+    let ms = |q: f64| match durations.quantile(q) {
+        Some(Quantile::Interpolated(seconds)) => Some(seconds * 1000.0),
+        Some(Quantile::Above(_)) | None => None,
+    };
     Some(TransactionStats {
         num_committed: committed as u64,
         num_aborted: aborted as u64,
         records_per_transaction: consumed / committed,
         mean_transaction_ms: txn_seconds / num_transactions_observed * 1000.0,
+        p99_transaction_ms: ms(0.99),
         share_of_wall_time: txn_seconds / instance_seconds,
     })
 }
