@@ -2,9 +2,8 @@
 //! producer that reports every delivery.
 //!
 //! Guarantees: the same `(count, seed)` gives the same bytes (the domain
-//! generator is ChaCha8-seeded); each run gets topics no other run or test
-//! uses (`bench.<uuid>.<label>.*`), created with the run's partition count
-//! and deleted afterwards; [`Sender::finish`] returns only when every record
+//! generator is ChaCha8-seeded); markers never share an id with the load;
+//! [`Sender::finish`] returns only when every record
 //! was acknowledged by the broker (idempotent producer, `acks=all`), and fails
 //! if any delivery failed.
 
@@ -13,16 +12,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig};
+use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig, MessageKind};
 use customs_domain::{CodeTables, TradeCategory};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, ClientContext};
 
-/// How long admin operations and the final flush may take.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the final flush may take.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Marker ids use sequence numbers from here on; the load feed's sequence
+/// (one per generated declaration) never gets near it.
+const MARKER_SEQUENCE_START: u64 = 900_000_000;
 
 /// The category reserved for latency markers: the load feeds never contain
 /// it, so its count in `GetTotals` is exactly the markers that became visible.
@@ -59,9 +59,10 @@ pub fn generate_without_markers(count: usize, seed: u64) -> Vec<GeneratedMessage
     )
 }
 
-/// `count` marker declarations: valid `DecMessage`s of [`MARKER_CATEGORY`],
-/// each counted on arrival, with ids that cannot collide with the load feed's
-/// (the generator puts the traffic year in the id, and markers use 2025).
+/// `count` marker declarations: valid `DecMessage`s of [`MARKER_CATEGORY`]
+/// in the load's traffic month, each counted once on arrival. Their ids
+/// (`<office><year><ie><9-digit sequence>`) are moved to sequence numbers
+/// from [`MARKER_SEQUENCE_START`], so they never collide with the load's.
 pub fn markers(count: usize, seed: u64) -> anyhow::Result<Vec<GeneratedMessage>> {
     let tables = CodeTables::embedded();
     let mut generator = Generator::new(
@@ -73,15 +74,21 @@ pub fn markers(count: usize, seed: u64) -> anyhow::Result<Vec<GeneratedMessage>>
             withdrawal_rate: 0.0,
             late_rate: 0.0,
             summary_rate: 0.0,
-            month: "2025-11".to_owned(),
+            ..GeneratorConfig::default()
         },
         &tables,
     );
-    let mut messages = Vec::with_capacity(count);
-    while messages.len() < count {
-        messages.extend(generator.next_batch());
+    let mut markers = Vec::with_capacity(count);
+    while markers.len() < count {
+        // Kinds other than new declarations (should the generator gain
+        // faults whose rate is not set to zero above) are left out.
+        for message in generator.next_batch() {
+            if message.kind == MessageKind::Declaration && markers.len() < count {
+                let sequence = MARKER_SEQUENCE_START + markers.len() as u64;
+                markers.push(with_sequence(message, sequence)?);
+            }
+        }
     }
-    messages.truncate(count);
     let counted: u64 = generator
         .summary()
         .counted
@@ -91,7 +98,27 @@ pub fn markers(count: usize, seed: u64) -> anyhow::Result<Vec<GeneratedMessage>>
     if counted != count as u64 {
         bail!("the generator counts {counted} of {count} markers; markers must each count once");
     }
-    Ok(messages)
+    Ok(markers)
+}
+
+/// The message with its declaration id's 9-digit sequence replaced, in the
+/// key and wherever the id occurs in the payload.
+fn with_sequence(message: GeneratedMessage, sequence: u64) -> anyhow::Result<GeneratedMessage> {
+    let old = message.key.clone();
+    let split = old.len().saturating_sub(9);
+    if old.len() != 18 || !old.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("marker id {old:?} is not an 18-digit entry id; the generator's id format changed");
+    }
+    let new = format!("{}{sequence:09}", &old[..split]);
+    let text = String::from_utf8(message.payload).context("marker payload is not UTF-8")?;
+    if !text.contains(&old) {
+        bail!("marker id {old} does not occur in its payload");
+    }
+    Ok(GeneratedMessage {
+        key: new.clone(),
+        payload: text.replace(&old, &new).into_bytes(),
+        ..message
+    })
 }
 
 fn generate_with(count: usize, config: GeneratorConfig) -> Vec<GeneratedMessage> {
@@ -111,78 +138,6 @@ pub fn num_bytes(messages: &[GeneratedMessage]) -> u64 {
         .iter()
         .map(|message| (message.key.len() + message.payload.len()) as u64)
         .sum()
-}
-
-/// The four topic names of one run.
-#[derive(Debug, Clone)]
-pub struct Topics {
-    /// Raw XML input.
-    pub raw: String,
-    /// Ingest output.
-    pub declarations: String,
-    /// Normalize output.
-    pub classified: String,
-    /// Rejects of both.
-    pub dead_letter: String,
-}
-
-impl Topics {
-    /// Names no other run uses.
-    pub fn fresh(label: &str) -> Topics {
-        let prefix = format!("bench.{}.{label}", uuid::Uuid::new_v4().simple());
-        Topics {
-            raw: format!("{prefix}.raw"),
-            declarations: format!("{prefix}.declarations"),
-            classified: format!("{prefix}.classified"),
-            dead_letter: format!("{prefix}.dead-letter"),
-        }
-    }
-
-    fn all(&self) -> [&str; 4] {
-        [
-            &self.raw,
-            &self.declarations,
-            &self.classified,
-            &self.dead_letter,
-        ]
-    }
-
-    /// Creates all four with `partitions` partitions, replication 1.
-    pub async fn create(&self, bootstrap: &str, partitions: i32) -> anyhow::Result<()> {
-        let admin = admin(bootstrap)?;
-        let new_topics: Vec<NewTopic<'_>> = self
-            .all()
-            .into_iter()
-            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
-            .collect();
-        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
-        for result in admin.create_topics(&new_topics, &options).await? {
-            if let Err((topic, code)) = result {
-                bail!("creating topic {topic}: {code}");
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes all four (best effort: they are the run's own).
-    pub async fn delete(&self, bootstrap: &str) -> anyhow::Result<()> {
-        let admin = admin(bootstrap)?;
-        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
-        for result in admin.delete_topics(&self.all(), &options).await? {
-            if let Err((topic, code)) = result
-                && code != RDKafkaErrorCode::UnknownTopicOrPartition
-            {
-                bail!("deleting topic {topic}: {code}");
-            }
-        }
-        Ok(())
-    }
-}
-
-fn admin(bootstrap: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?)
 }
 
 /// Counts acknowledged and failed deliveries.
@@ -267,7 +222,7 @@ impl Sender {
     /// Waits until every record is acknowledged; fails if any delivery failed.
     pub fn finish(self) -> anyhow::Result<u64> {
         self.producer
-            .flush(ADMIN_TIMEOUT)
+            .flush(FLUSH_TIMEOUT)
             .context("flushing the producer")?;
         let context = self.producer.context();
         let failed = context.failed.load(Ordering::Relaxed);
@@ -311,8 +266,25 @@ mod tests {
         let markers = markers(20, 7)?;
         assert_eq!(markers.len(), 20);
         let marker_keys: Vec<&str> = markers.iter().map(|m| m.key.as_str()).collect();
+        assert!(marker_keys.iter().all(|key| key[9..] >= *"900000000"));
         let load = generate_without_markers(2_000, 7);
         assert!(load.iter().all(|m| !marker_keys.contains(&m.key.as_str())));
+        // Markers are still valid, counted declarations of their category.
+        let tables = CodeTables::embedded();
+        for marker in &markers {
+            let events = customs_domain::parse::parse_message(
+                &marker.payload,
+                &tables,
+                customs_domain::parse::ParseLimits::default(),
+            )?;
+            let [customs_domain::Event::Declaration(declaration)] = events.as_slice() else {
+                bail!("marker is not one declaration");
+            };
+            assert_eq!(declaration.id, marker.key);
+            let classification = customs_domain::classify(declaration, &tables)?;
+            assert_eq!(classification.category, MARKER_CATEGORY);
+            assert!(classification.in_trade_statistics);
+        }
         Ok(())
     }
 }

@@ -26,10 +26,11 @@ use customs_proto::v1::stats_service_client::StatsServiceClient;
 use serde::Serialize;
 use tonic::transport::Channel;
 
-use crate::feed::{self, Sender, Topics};
+use crate::feed::{self, Sender};
 use crate::progress;
 use crate::prom::{self, Histogram, Quantile};
 use crate::services::{Install, Pipeline, PipelineSpec, Role};
+use crate::topics::{Registry, Topics};
 
 /// The aggregate's latency histogram.
 pub const METRIC: &str = "customs_aggregate_event_to_queryable_seconds";
@@ -54,6 +55,8 @@ pub struct LatencySpec<'a> {
     pub seed: u64,
     /// Where service logs go.
     pub log_dir: &'a Path,
+    /// Where the run's topics are registered until deleted.
+    pub registry: &'a Registry,
 }
 
 /// A quantile in seconds.
@@ -114,10 +117,10 @@ pub struct LatencyResult {
 
 /// Runs the latency measurement; topics and processes are cleaned up.
 pub async fn run(install: &Install, spec: &LatencySpec<'_>) -> anyhow::Result<LatencyResult> {
-    let topics = Topics::fresh("latency");
-    topics.create(spec.bootstrap, spec.partitions).await?;
+    let topics = spec.registry.fresh("latency", &install.all_topic_keys());
+    topics.create_raw(spec.bootstrap, spec.partitions).await?;
     let result = run_on(install, spec, &topics).await;
-    if let Err(err) = topics.delete(spec.bootstrap).await {
+    if let Err(err) = spec.registry.delete(&topics, spec.bootstrap).await {
         eprintln!("bench: could not delete the latency topics: {err:#}");
     }
     result
@@ -150,7 +153,7 @@ async fn run_on(
         .context("no aggregate")?
         .metrics_addr;
     let mut client = connect(&mut pipeline).await?;
-    let mut marker_sender = Sender::new(spec.bootstrap, &topics.raw)?;
+    let mut marker_sender = Sender::new(spec.bootstrap, topics.raw())?;
 
     // Warm-up: the first marker through proves every stage is assigned and flowing.
     let warm_up = measure_marker(&mut client, &mut marker_sender, &markers[0], 1).await;
@@ -165,7 +168,11 @@ async fn run_on(
     let before = prom::scrape(aggregate_metrics).await?.histogram(METRIC);
 
     let load_task = {
-        let (bootstrap, topic, rate) = (spec.bootstrap.to_owned(), topics.raw.clone(), spec.rate);
+        let (bootstrap, topic, rate) = (
+            spec.bootstrap.to_owned(),
+            topics.raw().to_owned(),
+            spec.rate,
+        );
         let load = Arc::clone(&load);
         tokio::task::spawn_blocking(move || paced(&bootstrap, &topic, &load, rate))
     };

@@ -24,6 +24,7 @@ mod prom;
 mod report;
 mod services;
 mod throughput;
+mod topics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::report::{Report, Settings};
 use crate::services::Install;
+use crate::topics::Registry;
 
 /// End-to-end benchmark of the customs pipeline on a real Kafka broker.
 #[derive(Parser, Debug)]
@@ -108,11 +110,15 @@ fn parse_scaling(text: &str) -> Result<Scaling, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let registry = Registry::default();
+    let bootstrap = cli.bootstrap_servers.clone();
     let outcome = tokio::select! {
-        outcome = bench(cli) => outcome,
+        outcome = bench(cli, &registry) => outcome,
         signal = stop_signal() => Err(anyhow::anyhow!("interrupted by {signal}")),
     };
-    // Leaving `bench` early dropped its pipelines, which killed their processes.
+    // Leaving `bench` early dropped its pipelines, which killed their
+    // processes; the topics of the run it was in are still there.
+    registry.delete_all(&bootstrap).await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -134,15 +140,11 @@ async fn stop_signal() -> &'static str {
     }
 }
 
-async fn bench(cli: Cli) -> anyhow::Result<()> {
+async fn bench(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
     if cli.messages == 0 || cli.partitions < 1 {
         bail!("--messages and --partitions must be positive");
     }
-    let install = Install {
-        bin_dir: cli.bin_dir.clone(),
-        config_dir: cli.config_dir.clone(),
-    };
-    services::check_install(&install)?;
+    let install = Install::load(&cli.bin_dir, &cli.config_dir)?;
     if cli.perf {
         profile::check_available()?;
     }
@@ -165,6 +167,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             num_instances,
             messages: Arc::clone(&messages),
             log_dir: &log_dir,
+            registry,
             profile,
         };
     let main_run = throughput::run(
@@ -190,6 +193,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
                     seconds: cli.latency_seconds,
                     seed: cli.seed + 1,
                     log_dir: &log_dir,
+                    registry,
                 },
             )
             .await?,

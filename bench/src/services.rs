@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::feed::Topics;
+use crate::topics::{self, Topics};
 
 /// How long a service may take to drain and exit after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -47,13 +47,56 @@ impl Role {
     }
 }
 
-/// Where the binaries and the deployed config files are.
+/// Where the binaries and the deployed config files are, and which topic
+/// keys each config file has.
 #[derive(Debug, Clone)]
 pub struct Install {
-    /// Directory holding `customs-ingest`, `customs-normalize`, `customs-aggregate`.
-    pub bin_dir: PathBuf,
-    /// Directory holding `ingest.toml`, `normalize.toml`, `aggregate.toml`.
-    pub config_dir: PathBuf,
+    bin_dir: PathBuf,
+    config_dir: PathBuf,
+    topic_keys: Vec<(Role, Vec<String>)>,
+}
+
+impl Install {
+    /// Checks that `customs-<service>` binaries are in `bin_dir` and
+    /// `<service>.toml` files in `config_dir`, and reads their topic keys.
+    pub fn load(bin_dir: &Path, config_dir: &Path) -> anyhow::Result<Install> {
+        let mut topic_keys = Vec::new();
+        for role in Role::ALL {
+            let binary = bin_dir.join(format!("customs-{}", role.name()));
+            if !binary.is_file() {
+                bail!("{} does not exist", binary.display());
+            }
+            let config = config_dir.join(format!("{}.toml", role.name()));
+            topic_keys.push((role, topics::keys_in_config(&config)?));
+        }
+        Ok(Install {
+            bin_dir: bin_dir.to_owned(),
+            config_dir: config_dir.to_owned(),
+            topic_keys,
+        })
+    }
+
+    /// Topic keys of one service's config.
+    fn keys(&self, role: Role) -> &[String] {
+        self.topic_keys
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, keys)| keys.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Every topic key any service has, each once.
+    pub fn all_topic_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for (_, service_keys) in &self.topic_keys {
+            for key in service_keys {
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        keys
+    }
 }
 
 /// What to run.
@@ -216,19 +259,34 @@ fn start_instance(
     let group_id = format!("bench-{run_id}-{service}");
     let topics = &spec.topics;
     let mut env = vec![
-        ("KAFKA__BOOTSTRAP_SERVERS", spec.bootstrap.clone()),
-        ("KAFKA__GROUP_ID", group_id.clone()),
+        (
+            "KAFKA__BOOTSTRAP_SERVERS".to_owned(),
+            spec.bootstrap.clone(),
+        ),
+        ("KAFKA__GROUP_ID".to_owned(), group_id.clone()),
         // Distinct per instance, as in production: each fences only itself.
-        ("KAFKA__TRANSACTIONAL_ID", format!("{group_id}-{index}")),
-        ("KAFKA__TOPIC_PARTITIONS", spec.partitions.to_string()),
-        ("TOPICS__RAW", topics.raw.clone()),
-        ("TOPICS__DECLARATIONS", topics.declarations.clone()),
-        ("TOPICS__CLASSIFIED", topics.classified.clone()),
-        ("TOPICS__DEAD_LETTER", topics.dead_letter.clone()),
-        ("TELEMETRY__METRICS_ADDR", metrics_addr.to_string()),
+        (
+            "KAFKA__TRANSACTIONAL_ID".to_owned(),
+            format!("{group_id}-{index}"),
+        ),
+        // Topics the service creates get as many partitions as the raw one.
+        (
+            "KAFKA__TOPIC_PARTITIONS".to_owned(),
+            spec.partitions.to_string(),
+        ),
+        (
+            "TELEMETRY__METRICS_ADDR".to_owned(),
+            metrics_addr.to_string(),
+        ),
     ];
+    for key in install.keys(role) {
+        let name = topics
+            .name(key)
+            .with_context(|| format!("no topic name for key {key}"))?;
+        env.push((format!("TOPICS__{}", key.to_uppercase()), name.to_owned()));
+    }
     if let Some(addr) = grpc_addr {
-        env.push(("GRPC_ADDR", addr.to_string()));
+        env.push(("GRPC_ADDR".to_owned(), addr.to_string()));
     }
     let prefix = format!("CUSTOMS_{}_", service.to_uppercase());
     let log_path = spec.log_dir.join(format!("{name}.log"));
@@ -263,18 +321,4 @@ fn start_instance(
 fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
     Ok(listener.local_addr()?)
-}
-
-/// Checks that the binaries and config files exist before anything starts.
-pub fn check_install(install: &Install) -> anyhow::Result<()> {
-    for role in Role::ALL {
-        let binary = install.bin_dir.join(format!("customs-{}", role.name()));
-        let config = install.config_dir.join(format!("{}.toml", role.name()));
-        for path in [&binary, &config] {
-            if !Path::new(path).is_file() {
-                bail!("{} does not exist", path.display());
-            }
-        }
-    }
-    Ok(())
 }

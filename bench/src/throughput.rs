@@ -20,12 +20,13 @@ use customs_domain::generator::GeneratedMessage;
 use serde::Serialize;
 
 use crate::ceiling::{self, Ceiling};
-use crate::feed::{self, Topics};
+use crate::feed;
 use crate::procfs;
 use crate::profile::{self, Profile};
 use crate::progress::{self, Counts, Goal, Milestones};
 use crate::prom::{self, Histogram, Quantile};
 use crate::services::{Install, Pipeline, PipelineSpec, Role};
+use crate::topics::{Registry, Topics};
 
 /// What one run needs.
 pub struct RunSpec<'a> {
@@ -41,6 +42,8 @@ pub struct RunSpec<'a> {
     pub messages: Arc<[GeneratedMessage]>,
     /// Where service logs go.
     pub log_dir: &'a Path,
+    /// Where the run's topics are registered until deleted.
+    pub registry: &'a Registry,
     /// Record a `perf` profile of every process (see [`crate::profile`]).
     pub profile: bool,
 }
@@ -128,10 +131,10 @@ pub struct RunResult {
 
 /// Preloads, measures the ceiling, runs the pipeline, cleans up.
 pub async fn run(install: &Install, spec: &RunSpec<'_>) -> anyhow::Result<RunResult> {
-    let topics = Topics::fresh(&spec.label);
-    topics.create(spec.bootstrap, spec.partitions).await?;
+    let topics = spec.registry.fresh(&spec.label, &install.all_topic_keys());
+    topics.create_raw(spec.bootstrap, spec.partitions).await?;
     let result = run_on(install, spec, &topics).await;
-    if let Err(err) = topics.delete(spec.bootstrap).await {
+    if let Err(err) = spec.registry.delete(&topics, spec.bootstrap).await {
         eprintln!(
             "bench: could not delete the topics of {}: {err:#}",
             spec.label
@@ -149,7 +152,7 @@ async fn run_on(
     let timeout = Duration::from_secs(120 + num_messages / 500);
     let preload_started = Instant::now();
     {
-        let (bootstrap, topic) = (spec.bootstrap.to_owned(), topics.raw.clone());
+        let (bootstrap, topic) = (spec.bootstrap.to_owned(), topics.raw().to_owned());
         let messages = Arc::clone(&spec.messages);
         tokio::task::spawn_blocking(move || feed::preload(&bootstrap, &topic, &messages)).await??;
     }
@@ -159,7 +162,7 @@ async fn run_on(
         spec.label
     );
     let ceiling = {
-        let (bootstrap, topic) = (spec.bootstrap.to_owned(), topics.raw.clone());
+        let (bootstrap, topic) = (spec.bootstrap.to_owned(), topics.raw().to_owned());
         tokio::task::spawn_blocking(move || {
             ceiling::measure(&bootstrap, &topic, num_messages, timeout)
         })
