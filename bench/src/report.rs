@@ -107,6 +107,33 @@ fn quantile(value: &Seconds) -> String {
     }
 }
 
+/// Stages run concurrently on a backlog, so a stage that catches up long
+/// after its upstream is slower than it; if none lags (by more than a second,
+/// a few batch intervals), the first stage sets the pace.
+fn slowest_stage(run: &RunResult) -> String {
+    let m = &run.milestones;
+    let (Some(ingest), Some(normalize), Some(aggregate)) = (
+        m.ingest_done_seconds,
+        m.normalize_done_seconds,
+        m.aggregate_done_seconds,
+    ) else {
+        return "n/a".to_owned();
+    };
+    if aggregate - normalize > 1.0 {
+        format!(
+            "the aggregate (caught up {:.1} s after normalize)",
+            aggregate - normalize
+        )
+    } else if normalize - ingest > 1.0 {
+        format!(
+            "normalize (caught up {:.1} s after ingest)",
+            normalize - ingest
+        )
+    } else {
+        "ingest (the others caught up within a second of it)".to_owned()
+    }
+}
+
 fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "not met" }
 }
@@ -155,27 +182,30 @@ impl Report {
             "Pipeline = messages / time from spawning the processes until the aggregate has \
              read every classified record. Ceiling = a bare rdkafka `BaseConsumer` \
              (read_committed, fresh group) reading the same raw topic. Both clocks include \
-             their group join.\n"
+             their group join. ingest+normalize = messages / time until normalize had \
+             caught up: the two exactly-once stages without the aggregate.\n"
         );
         let _ = writeln!(
             out,
             "| run | partitions | ingest/normalize/aggregate | ceiling msg/s | pipeline msg/s | \
-             pipeline/ceiling | first progress s | ingest done s | normalize done s | aggregate done s | \
+             pipeline/ceiling | ingest+normalize msg/s | first progress s | ingest done s | normalize done s | aggregate done s | \
              CPU s/1k msgs | machine busy cores |"
         );
         let _ = writeln!(
             out,
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for run in std::iter::once(t).chain(&self.scaling) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {n}/{n}/1 | {} | {} | {:.2} | {} | {} | {} | {} | {:.3} | {:.2} |",
+                "| {} | {} | {n}/{n}/1 | {} | {} | {:.2} | {} | {} | {} | {} | {} | {:.3} | {:.2} |",
                 run.label,
                 run.partitions,
                 thousands(run.ceiling.messages_per_second),
                 thousands(run.messages_per_second),
                 run.ratio_to_ceiling,
+                run.transactional_stages_messages_per_second
+                    .map_or_else(|| "n/a".to_owned(), thousands),
                 opt_seconds(run.milestones.first_progress_seconds),
                 opt_seconds(run.milestones.ingest_done_seconds),
                 opt_seconds(run.milestones.normalize_done_seconds),
@@ -190,13 +220,14 @@ impl Report {
             out,
             "CPU = utime+stime of each process from /proc/<pid>/stat over its whole life until \
              the aggregate was done; peak RSS = VmHWM. Transactions from the stages' own \
-             metrics: time in transactions covers transform, produce and commit of a batch; \
-             the rest of the wall time is spent collecting the next batch or idle.\n"
+             metrics: a transaction covers transform, produce and commit of a batch; busy time \
+             runs from spawn until the stage had caught up, and what is not in transactions \
+             is start-up, collecting the next batch and waiting for input.\n"
         );
         let _ = writeln!(
             out,
             "| service | CPU s | CPU s per 1,000 msgs | peak RSS MiB | transactions (aborted) | \
-             records/transaction | mean (p99) transaction ms | share of wall time in transactions |"
+             records/transaction | mean (p99) transaction ms | share of busy time in transactions |"
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for service in &t.services {
@@ -209,7 +240,7 @@ impl Report {
                     x.mean_transaction_ms,
                     x.p99_transaction_ms
                         .map_or_else(|| "n/a".to_owned(), |ms| format!("{ms:.0}")),
-                    x.share_of_wall_time
+                    x.share_of_busy_time
                 ),
                 None => "n/a | n/a | n/a | n/a".to_owned(),
             };
@@ -269,6 +300,19 @@ impl Report {
             "- pipeline/ceiling ≥ {TARGET_RATIO:.2}: {:.2} — {}",
             t.ratio_to_ceiling,
             met(t.ratio_to_ceiling >= TARGET_RATIO)
+        );
+        if let Some(rate) = t.transactional_stages_messages_per_second {
+            let _ = writeln!(
+                out,
+                "  (ingest+normalize alone: {:.2} of the ceiling)",
+                rate / t.ceiling.messages_per_second
+            );
+        }
+        let _ = writeln!(
+            out,
+            "- slowest stage in run `{}`: {}",
+            t.label,
+            slowest_stage(t)
         );
         let p99 = self
             .latency
