@@ -66,6 +66,11 @@ struct Cli {
     /// run (adds a little overhead; perf.data files stay in the log dir).
     #[arg(long)]
     perf: bool,
+    /// Extra service setting for experiments, e.g.
+    /// `--env CUSTOMS_INGEST_KAFKA__MAX_BATCH_RECORDS=10000` (repeatable;
+    /// the report then says the deployed settings were overridden).
+    #[arg(long = "env", value_parser = parse_env)]
+    overrides: Vec<(String, String)>,
     /// Generator seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -93,6 +98,12 @@ struct Cli {
 /// Partition counts of the scaling runs.
 #[derive(Debug, Clone)]
 struct Scaling(Vec<i32>);
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
 
 fn parse_scaling(text: &str) -> Result<Scaling, String> {
     if text.trim().is_empty() || text.trim() == "none" {
@@ -144,7 +155,7 @@ async fn bench(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
     if cli.messages == 0 || cli.partitions < 1 {
         bail!("--messages and --partitions must be positive");
     }
-    let install = Install::load(&cli.bin_dir, &cli.config_dir)?;
+    let install = Install::load(&cli.bin_dir, &cli.config_dir, cli.overrides.clone())?;
     if cli.perf {
         profile::check_available()?;
     }
@@ -225,6 +236,11 @@ async fn bench(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             rate_opt: cli.rate,
             config_dir: cli.config_dir.display().to_string(),
             revision: cli.revision.clone(),
+            overrides: cli
+                .overrides
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
         },
         throughput: main_run,
         latency,

@@ -37,6 +37,8 @@ pub struct Settings {
     pub config_dir: String,
     /// Source revision of the binaries, as given by `bench/run`.
     pub revision: String,
+    /// `--env` service settings that override the deployed ones.
+    pub overrides: Vec<String>,
 }
 
 impl Settings {
@@ -54,6 +56,9 @@ impl Settings {
         );
         if let Some(rate) = self.rate_opt {
             command.push_str(&format!(" --rate {rate}"));
+        }
+        for setting in &self.overrides {
+            command.push_str(&format!(" --env {setting}"));
         }
         command
     }
@@ -176,6 +181,13 @@ impl Report {
             mib(t.num_bytes),
             s.config_dir
         );
+        if !s.overrides.is_empty() {
+            let _ = writeln!(
+                out,
+                "**Not the deployed settings**: overridden with {}.\n",
+                s.overrides.join(", ")
+            );
+        }
         let _ = writeln!(out, "## Throughput\n");
         let _ = writeln!(
             out,

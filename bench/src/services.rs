@@ -54,12 +54,26 @@ pub struct Install {
     bin_dir: PathBuf,
     config_dir: PathBuf,
     topic_keys: Vec<(Role, Vec<String>)>,
+    overrides: Vec<(String, String)>,
 }
 
 impl Install {
     /// Checks that `customs-<service>` binaries are in `bin_dir` and
     /// `<service>.toml` files in `config_dir`, and reads their topic keys.
-    pub fn load(bin_dir: &Path, config_dir: &Path) -> anyhow::Result<Install> {
+    /// `overrides` (`CUSTOMS_<SERVICE>_...` variables) are given to every
+    /// process after the benchmark's own, for experiments away from the
+    /// deployed settings.
+    pub fn load(
+        bin_dir: &Path,
+        config_dir: &Path,
+        overrides: Vec<(String, String)>,
+    ) -> anyhow::Result<Install> {
+        if let Some((key, _)) = overrides
+            .iter()
+            .find(|(key, _)| !key.starts_with("CUSTOMS_"))
+        {
+            bail!("--env {key}: only CUSTOMS_<SERVICE>_* variables configure the services");
+        }
         let mut topic_keys = Vec::new();
         for role in Role::ALL {
             let binary = bin_dir.join(format!("customs-{}", role.name()));
@@ -73,6 +87,7 @@ impl Install {
             bin_dir: bin_dir.to_owned(),
             config_dir: config_dir.to_owned(),
             topic_keys,
+            overrides,
         })
     }
 
@@ -295,12 +310,13 @@ fn start_instance(
     let child = Command::new(&binary)
         .arg("--config")
         .arg(&config)
-        // The file and our overrides are the whole configuration.
+        // The file, our settings and `--env` experiments are the whole configuration.
         .env_remove("KAFKA_BOOTSTRAP_SERVERS")
         .envs(
             env.iter()
                 .map(|(key, value)| (format!("{prefix}{key}"), value)),
         )
+        .envs(install.overrides.iter().map(|(key, value)| (key, value)))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
