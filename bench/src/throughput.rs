@@ -63,8 +63,8 @@ pub struct ServiceUsage {
     pub peak_rss_bytes_max: u64,
     /// Sum of the instances' `VmHWM`.
     pub peak_rss_bytes_sum: u64,
-    /// Transactions of a transactional stage; `None` for the aggregate or
-    /// when the stage does not export them.
+    /// Transactions of a transactional stage; `None` when the service does
+    /// not export them (the aggregate before it became a transactional stage).
     pub transactions: Option<TransactionStats>,
 }
 
@@ -240,18 +240,14 @@ async fn run_on(
             num_instances += 1;
         }
         let cpu_seconds = ticks as f64 / ticks_per_second;
-        let transactions = match role {
-            Role::Aggregate => None,
-            Role::Ingest | Role::Normalize => {
-                // Each stage is busy from spawn until it has caught up.
-                let busy = match role {
-                    Role::Ingest => milestones.ingest_done_seconds,
-                    _ => milestones.normalize_done_seconds,
-                };
-                let busy = busy.unwrap_or(wall) * num_instances as f64;
-                transaction_stats(&pipeline, role, busy).await
-            }
+        // Each stage is busy from spawn until it has caught up.
+        let busy = match role {
+            Role::Ingest => milestones.ingest_done_seconds,
+            Role::Normalize => milestones.normalize_done_seconds,
+            Role::Aggregate => milestones.aggregate_done_seconds,
         };
+        let busy = busy.unwrap_or(wall) * num_instances as f64;
+        let transactions = transaction_stats(&pipeline, role, busy).await;
         services.push(ServiceUsage {
             service: role.name().to_owned(),
             num_instances,
