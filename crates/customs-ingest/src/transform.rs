@@ -79,7 +79,8 @@ mod tests {
         let Output::Publish { key, payload } = &outputs[1] else {
             panic!("expected an event");
         };
-        assert_eq!(key, b"299120261000000077");
+        // Keyed by the inventory guid, which its receipts also name.
+        assert_eq!(key, b"7F3E2A10-5B6C-4D8E-9F01-23456789ABCE");
         let decoded = v1::Event::decode(payload.as_slice()).unwrap_or_else(|e| panic!("{e}"));
         let source = decoded.source.unwrap_or_default();
         assert_eq!((source.partition, source.offset), (2, 41));

@@ -420,7 +420,7 @@ mod tests {
             panic!("expected a declaration");
         };
         let classification = classify(&declaration, &tables).unwrap_or_else(|r| panic!("{r}"));
-        let mut valuation = value(&declaration, &tables).unwrap_or_else(|r| panic!("{r}"));
+        let valuation = value(&declaration, &tables).unwrap_or_else(|r| panic!("{r}"));
         let classified = ClassifiedDeclaration {
             declaration,
             classification,
@@ -430,7 +430,7 @@ mod tests {
         let decoded = v1::ClassifiedDeclaration::decode(bytes.as_slice())
             .map_err(|e| e.to_string())
             .and_then(|m| ClassifiedDeclaration::try_from(m).map_err(|e| e.to_string()));
-        valuation.items.clear();
+        // Per-item values travel too: the aggregate's item-level slices need them.
         assert_eq!(
             decoded,
             Ok(ClassifiedDeclaration {
