@@ -111,6 +111,20 @@ pub struct Pipeline {
 impl Pipeline {
     /// Creates the topics and starts ingest, normalize and aggregate.
     pub async fn start(bootstrap: &str, test: &str) -> anyhow::Result<Self> {
+        Self::start_with(
+            bootstrap,
+            test,
+            customs_aggregate::StatisticsConfig::default(),
+        )
+        .await
+    }
+
+    /// [`Pipeline::start`] with the aggregate's event-time rules.
+    pub async fn start_with(
+        bootstrap: &str,
+        test: &str,
+        statistics: customs_aggregate::StatisticsConfig,
+    ) -> anyhow::Result<Self> {
         let topics = unique_topics(test);
         let shutdown = tokio_util::sync::CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -138,6 +152,7 @@ impl Pipeline {
         let aggregate = customs_aggregate::Config {
             kafka: service_kafka(bootstrap, test, "aggregate"),
             topics: topics.clone(),
+            statistics,
             ..Default::default()
         };
         let token = shutdown.clone();

@@ -2,16 +2,17 @@
 //! topic, one partition per classified partition.
 //!
 //! Keys are `d/<identity>` (a declaration's lifecycle [`Entry`]; a
-//! tombstone removes an expired waiting entry), `s/<summary id>` (the
-//! inventory numbers a summary result supersedes) and `w/<partition>` (the
-//! partition's event-time watermark, in minutes). Compaction keeps the
+//! tombstone removes an expired waiting entry or a sealed one),
+//! `s/<summary id>` (the inventory numbers a summary result supersedes),
+//! `w/<partition>` (the partition's event-time watermark, in minutes) and
+//! `p/<day>` (sealed cells of final contributions, per China day). Compaction keeps the
 //! latest record per key, which is exactly the state. Values are postcard
 //! (serde) behind a format byte; a reader meeting another format byte
 //! refuses the record loudly rather than guess — a format change ships with
 //! a new changelog topic name, rebuilt from the classified topic.
 
 use customs_domain::lifecycle::Entry;
-use customs_domain::stats::Minute;
+use customs_domain::stats::{CellKey, Measures, Minute};
 use serde::{Deserialize, Serialize};
 
 /// Format byte of the current value encoding.
@@ -26,6 +27,10 @@ pub enum Change {
     Summary(String, Vec<String>),
     /// A partition's watermark.
     Watermark(i32, Minute),
+    /// The sealed cells of one China day of this changelog partition: the
+    /// final contributions of entries removed because they are older than
+    /// the allowed lateness.
+    Sealed(Minute, Vec<(CellKey, Measures)>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,6 +38,7 @@ enum Value {
     Entry(Box<Entry>),
     Summary(Vec<String>),
     Watermark(Minute),
+    Sealed(Vec<(CellKey, Measures)>),
 }
 
 /// Why a record could not be read.
@@ -63,6 +69,7 @@ impl Change {
             Change::Watermark(partition, minute) => {
                 (format!("w/{partition}"), Some(Value::Watermark(*minute)))
             }
+            Change::Sealed(day, cells) => (format!("p/{day}"), Some(Value::Sealed(cells.clone()))),
         };
         let value = value.map(|value| {
             let mut bytes = vec![FORMAT];
@@ -95,7 +102,11 @@ impl Change {
                 .parse()
                 .map(|partition| Change::Watermark(partition, minute))
                 .map_err(|_| DecodeError::Key(key.to_string())),
-            ("d" | "s" | "w", _) => Err(DecodeError::Mismatch(key.to_string())),
+            ("p", Some(Value::Sealed(cells))) => name
+                .parse()
+                .map(|day| Change::Sealed(day, cells))
+                .map_err(|_| DecodeError::Key(key.to_string())),
+            ("d" | "s" | "w" | "p", _) => Err(DecodeError::Mismatch(key.to_string())),
             _ => Err(DecodeError::Key(key.to_string())),
         }
     }
@@ -117,6 +128,7 @@ mod tests {
             Change::Entry("g1".to_owned(), None),
             Change::Summary("S1".to_owned(), vec!["I1".to_owned()]),
             Change::Watermark(2, 29_000_000),
+            Change::Sealed(29_000_160, Vec::new()),
         ] {
             let (key, value) = change.encode();
             assert_eq!(Change::decode(&key, value.as_deref()).unwrap(), change);

@@ -43,6 +43,10 @@ pub struct StatisticsConfig {
     /// holding the watermark back.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// How often owned partitions are checked for waiting entries to expire
+    /// and final entries to seal.
+    #[serde(with = "humantime_serde")]
+    pub housekeeping_interval: Duration,
 }
 
 impl Default for StatisticsConfig {
@@ -52,6 +56,7 @@ impl Default for StatisticsConfig {
             allowed_lateness: Duration::from_secs(45 * DAY),
             waiting_ttl: Duration::from_secs(7 * DAY),
             idle_timeout: Duration::from_secs(30),
+            housekeeping_interval: Duration::from_secs(30),
         }
     }
 }

@@ -21,13 +21,14 @@
 //! horizon, is diverted to the late topic with the reason
 //! `beyond_allowed_lateness` and changes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use customs_domain::lifecycle::{Entry, lifecycle_key};
-use customs_domain::stats::Minute;
-use customs_domain::stats::time::parse_minute;
+use customs_domain::stats::cell::cells_of;
+use customs_domain::stats::time::{day_start, parse_minute};
+use customs_domain::stats::{CellKey, Measures, Minute};
 use customs_domain::{ClassifiedDeclaration, Receipt, RejectReason};
 use customs_kafka::stage::now_ms;
 use customs_kafka::{KafkaConfig, Output, Record, Transform};
@@ -39,8 +40,29 @@ use tokio_util::sync::CancellationToken;
 use crate::changelog::Change;
 use crate::state::Shared;
 
-/// How often owned partitions are scanned for expired waiting entries.
-const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(30);
+/// Entries sealed per partition and housekeeping round, so one
+/// transaction stays small.
+const MAX_SEALED_PER_SCAN: usize = 5_000;
+
+/// The cells of a sealed record.
+type Cells = Vec<(CellKey, Measures)>;
+
+/// Housekeeping outputs waiting for their partition's next record.
+struct Housework {
+    expire: Vec<String>,
+    seal: Vec<String>,
+    sealed: Vec<(Minute, Cells)>,
+}
+
+/// Adds `more` into `cells`, cell by cell.
+fn merge(cells: &mut Cells, more: Cells) {
+    for (key, measures) in more {
+        match cells.iter_mut().find(|(existing, _)| *existing == key) {
+            Some((_, cell)) => cell.add(&measures, 1),
+            None => cells.push((key, measures)),
+        }
+    }
+}
 
 /// The aggregate's transform.
 pub struct Owner {
@@ -58,9 +80,12 @@ pub struct Owner {
     times: Vec<(Option<i64>, i64)>,
     num_late: u64,
     num_expired: u64,
-    /// Waiting entries to expire, by partition, emitted with that partition's next record.
-    expiring: HashMap<i32, Vec<String>>,
-    last_expiry_scan: Instant,
+    /// Housekeeping by partition, emitted with that partition's next record.
+    housework: HashMap<i32, Housework>,
+    /// Sealed records of the open transaction.
+    sealed: Vec<(i32, Minute, Cells)>,
+    num_sealed: u64,
+    last_housekeeping: Instant,
 }
 
 impl Owner {
@@ -85,8 +110,10 @@ impl Owner {
             times: Vec::new(),
             num_late: 0,
             num_expired: 0,
-            expiring: HashMap::new(),
-            last_expiry_scan: Instant::now(),
+            housework: HashMap::new(),
+            sealed: Vec::new(),
+            num_sealed: 0,
+            last_housekeeping: Instant::now(),
         })
     }
 
@@ -262,24 +289,64 @@ impl Owner {
         }
     }
 
-    /// Finds waiting entries of owned partitions older than the TTL.
-    fn scan_for_expiry(&mut self) {
-        if self.last_expiry_scan.elapsed() < EXPIRY_SCAN_EVERY {
+    /// Housekeeping of owned partitions, at most every
+    /// `housekeeping_interval`: waiting entries older than the TTL expire;
+    /// final entries (every event before the lateness horizon) are sealed —
+    /// their contributions move into per-day sealed records and the entries
+    /// are removed, which is what bounds the state. Unreleased declarations
+    /// are dropped once their last event is a further allowed lateness
+    /// older. The outputs go out with the partition's next record.
+    fn housekeeping(&mut self) {
+        if self.last_housekeeping.elapsed() < self.shared.statistics.housekeeping_interval {
             return;
         }
-        self.last_expiry_scan = Instant::now();
+        self.last_housekeeping = Instant::now();
         let ttl = (self.shared.statistics.waiting_ttl.as_secs() / 60) as Minute;
-        let view = self.shared.read();
-        let Some(watermark) = view.watermarks().global() else {
+        let lateness = (self.shared.statistics.allowed_lateness.as_secs() / 60) as Minute;
+        let Some(horizon) = self.horizon() else {
             return;
         };
+        let watermark = horizon + lateness;
+        let view = self.shared.read();
         for partition in &self.ready {
-            let keys = view.keys_where(*partition, |entry| {
-                entry.is_waiting()
-                    && parse_minute(&entry.first_event_at).is_none_or(|m| m < watermark - ttl)
+            let minute = |at: &str| parse_minute(at).unwrap_or(Minute::MIN);
+            let expire = view.keys_where(*partition, |entry| {
+                entry.is_waiting() && minute(&entry.first_event_at) < watermark - ttl
             });
-            if !keys.is_empty() {
-                self.expiring.insert(*partition, keys);
+            let mut seal = view.keys_where(*partition, |entry| {
+                let last = minute(&entry.last_event_at);
+                let settled = entry.counted.is_some()
+                    || entry.withdrawn
+                    || entry
+                        .pending
+                        .as_ref()
+                        .is_some_and(|p| !p.in_trade_statistics);
+                !entry.is_waiting() && last < horizon && (settled || last < horizon - lateness)
+            });
+            seal.truncate(MAX_SEALED_PER_SCAN);
+            let mut days: BTreeMap<Minute, Cells> = BTreeMap::new();
+            for key in &seal {
+                let Some(counted) = view.entry(key).and_then(|entry| view.effective(entry)) else {
+                    continue;
+                };
+                let Some(at) = parse_minute(&counted.counted_at) else {
+                    continue;
+                };
+                let day = day_start(at);
+                let cells = days
+                    .entry(day)
+                    .or_insert_with(|| view.sealed(*partition, day).to_vec());
+                merge(cells, cells_of(counted));
+            }
+            if !expire.is_empty() || !seal.is_empty() {
+                self.housework.insert(
+                    *partition,
+                    Housework {
+                        expire,
+                        seal,
+                        sealed: days.into_iter().collect(),
+                    },
+                );
             }
         }
     }
@@ -291,6 +358,8 @@ impl Owner {
         self.times.clear();
         self.num_late = 0;
         self.num_expired = 0;
+        self.num_sealed = 0;
+        self.sealed.clear();
     }
 }
 
@@ -302,13 +371,20 @@ impl Transform for Owner {
     fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) {
         self.times
             .push((record.timestamp_ms, record.ingested_at_ms));
-        if let Some(keys) = self.expiring.remove(&record.partition) {
-            for key in keys {
-                if self.current(&key).is_waiting() && self.shared.read().entry(&key).is_some() {
-                    outputs.push(self.send(record.partition, &Change::Entry(key.clone(), None)));
-                    self.entries.insert(key, (record.partition, None));
-                    self.num_expired += 1;
-                }
+        if let Some(work) = self.housework.remove(&record.partition) {
+            for key in work.expire {
+                outputs.push(self.send(record.partition, &Change::Entry(key.clone(), None)));
+                self.entries.insert(key, (record.partition, None));
+                self.num_expired += 1;
+            }
+            for (day, cells) in work.sealed {
+                outputs.push(self.send(record.partition, &Change::Sealed(day, cells.clone())));
+                self.sealed.push((record.partition, day, cells));
+            }
+            for key in work.seal {
+                outputs.push(self.send(record.partition, &Change::Entry(key.clone(), None)));
+                self.entries.insert(key, (record.partition, None));
+                self.num_sealed += 1;
             }
         }
         if let Err(diverted) = self.step(record, outputs) {
@@ -322,7 +398,7 @@ impl Transform for Owner {
                 self.restore(*partition);
             }
         }
-        self.scan_for_expiry();
+        self.housekeeping();
     }
 
     fn committed(&mut self) {
@@ -330,6 +406,11 @@ impl Transform for Owner {
         let idle_ms = self.shared.statistics.idle_timeout.as_millis() as i64;
         {
             let mut view = self.shared.write();
+            // Sealed records first: with the tombstones below, contributions
+            // move from entries to records in one step under the lock.
+            for (partition, day, cells) in self.sealed.drain(..) {
+                view.apply_sealed(partition, day, cells);
+            }
             for (key, (partition, entry)) in self.entries.drain() {
                 if let Err(err) = view.apply_entry(partition, &key, entry) {
                     tracing::error!(error = %err, "committed entry not applied to the view");
@@ -365,18 +446,19 @@ impl Transform for Owner {
         }
         metrics::counter!("customs_aggregate_late_events_total").increment(self.num_late);
         metrics::counter!("customs_aggregate_lifecycle_expired_total").increment(self.num_expired);
+        metrics::counter!("customs_aggregate_entries_sealed_total").increment(self.num_sealed);
         self.clear();
     }
 
     fn aborted(&mut self) {
         self.clear();
-        self.expiring.clear();
+        self.housework.clear();
     }
 
     fn revoked(&mut self, partitions: &[(String, i32)]) {
         for (_, partition) in partitions {
             self.ready.remove(partition);
-            self.expiring.remove(partition);
+            self.housework.remove(partition);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use compact_str::CompactString;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::classify::TradeCategory;
 use crate::lifecycle::{Contribution, Slice};
@@ -11,7 +12,7 @@ use crate::model::Direction;
 /// The stored dimensions of a cell. Derived dimensions (country group,
 /// directly-subordinate customs, region, HS section) are computed from these
 /// at query time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CellKey {
     /// Trade category.
     pub category: TradeCategory,
@@ -62,7 +63,7 @@ impl CellKey {
 /// Exact sums in one cell. Counts are signed so that a retraction applied
 /// before its addition (never by construction, but cheap to tolerate) does
 /// not wrap.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measures {
     /// Declarations, each counted once: on its first slice.
     pub declarations: i64,
@@ -119,4 +120,18 @@ impl Measures {
             && self.value_cny.is_zero()
             && self.value_usd.is_zero()
     }
+}
+
+/// The cells of a contribution, merged: what sealing adds to a sealed record.
+pub fn cells_of(contribution: &Contribution) -> Vec<(CellKey, Measures)> {
+    let mut cells: Vec<(CellKey, Measures)> = Vec::new();
+    for (index, slice) in contribution.slices.iter().enumerate() {
+        let key = CellKey::of(contribution, slice);
+        let measures = Measures::of(contribution, index, slice);
+        match cells.iter_mut().find(|(existing, _)| *existing == key) {
+            Some((_, cell)) => cell.add(&measures, 1),
+            None => cells.push((key, measures)),
+        }
+    }
+    cells
 }

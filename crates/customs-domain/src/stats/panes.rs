@@ -138,6 +138,39 @@ impl Panes {
         Ok(true)
     }
 
+    /// Adds (`sign` = 1) or retracts (`sign` = -1) ready-made cells at
+    /// `minute` (a sealed record). Returns false when that time was already
+    /// dropped by the retention.
+    pub fn apply_cells(
+        &mut self,
+        minute: Minute,
+        cells: &[(CellKey, Measures)],
+        sign: i64,
+    ) -> bool {
+        if minute < self.retention_floor {
+            return false;
+        }
+        let (tier, start) = self.locate(minute);
+        let pane = tier.entry(start).or_default();
+        let mut cells_delta: isize = 0;
+        for (key, measures) in cells {
+            let cell = pane.entry(key.clone()).or_insert_with(|| {
+                cells_delta += 1;
+                Measures::default()
+            });
+            cell.add(measures, sign);
+            if cell.is_empty() {
+                pane.remove(key);
+                cells_delta -= 1;
+            }
+        }
+        if pane.is_empty() {
+            tier.remove(&start);
+        }
+        self.num_cells = self.num_cells.saturating_add_signed(cells_delta);
+        true
+    }
+
     /// Moves panes to coarser tiers and drops expired ones, for a watermark
     /// at `watermark`. Floors only move forward.
     pub fn advance(&mut self, watermark: Minute) {

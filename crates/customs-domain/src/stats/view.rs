@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::cell::{CellKey, Measures};
 use super::panes::{BadTime, PaneLayout, Panes};
 use super::time::Minute;
 use super::watermark::Watermarks;
@@ -41,6 +42,9 @@ pub struct StatsView {
     key_by_invt_no: HashMap<String, String>,
     superseded: HashMap<String, String>,
     summaries: HashSet<String>,
+    /// Sealed cells per (partition, China day): final contributions whose
+    /// entries were removed.
+    sealed: HashMap<(i32, Minute), Vec<(CellKey, Measures)>>,
     panes: Panes,
     watermarks: Watermarks,
     num_waiting: usize,
@@ -60,6 +64,7 @@ impl StatsView {
             key_by_invt_no: HashMap::new(),
             superseded: HashMap::new(),
             summaries: HashSet::new(),
+            sealed: HashMap::new(),
             panes: Panes::new(layout),
             watermarks: Watermarks::default(),
             num_waiting: 0,
@@ -161,7 +166,20 @@ impl StatsView {
                     .insert(key.to_owned(), Stored { partition, entry });
             }
             None => {
-                self.entries.remove(key);
+                if let Some(stored) = self.entries.remove(key) {
+                    let numbers = [
+                        stored.entry.invt_no,
+                        stored
+                            .entry
+                            .pending
+                            .and_then(|pending| pending.contribution.invt_no),
+                    ];
+                    for invt_no in numbers.into_iter().flatten() {
+                        if self.key_by_invt_no.get(&invt_no).map(String::as_str) == Some(key) {
+                            self.key_by_invt_no.remove(&invt_no);
+                        }
+                    }
+                }
             }
         }
         Ok(Applied::Changed)
@@ -189,6 +207,31 @@ impl StatsView {
             }
         }
         Ok(true)
+    }
+
+    /// Replaces the sealed cells of (`partition`, China `day`): the panes
+    /// lose the old sealed cells and gain the new ones. The owner writes a
+    /// sealed record together with tombstones of the entries it absorbed, so
+    /// their contributions move from entries to the record.
+    pub fn apply_sealed(&mut self, partition: i32, day: Minute, cells: Vec<(CellKey, Measures)>) {
+        if let Some(old) = self.sealed.remove(&(partition, day)) {
+            self.panes.apply_cells(day, &old, -1);
+        }
+        self.panes.apply_cells(day, &cells, 1);
+        self.sealed.insert((partition, day), cells);
+    }
+
+    /// The sealed cells of (`partition`, China `day`).
+    pub fn sealed(&self, partition: i32, day: Minute) -> &[(CellKey, Measures)] {
+        self.sealed
+            .get(&(partition, day))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Sealed records held.
+    pub fn num_sealed(&self) -> usize {
+        self.sealed.len()
     }
 
     /// Whether a summary id was applied.
