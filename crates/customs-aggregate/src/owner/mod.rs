@@ -462,3 +462,6 @@ impl Transform for Owner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
