@@ -33,6 +33,16 @@ pub enum Change {
     Sealed(Minute, Vec<(CellKey, Measures)>),
 }
 
+/// The encoding side of [`Value`], by reference: same variants in the same
+/// order, so postcard writes exactly what [`Value`] reads.
+#[derive(Serialize)]
+enum ValueRef<'a> {
+    Entry(&'a Entry),
+    Summary(&'a [String]),
+    Watermark(Minute),
+    Sealed(&'a [(CellKey, Measures)]),
+}
+
 #[derive(Serialize, Deserialize)]
 enum Value {
     Entry(Box<Entry>),
@@ -58,26 +68,39 @@ pub enum DecodeError {
     Mismatch(String),
 }
 
+/// Key and value of an entry change, without copying the entry.
+pub fn encode_entry(key: &str, entry: Option<&Entry>) -> (Vec<u8>, Option<Vec<u8>>) {
+    (
+        format!("d/{key}").into_bytes(),
+        entry.map(|entry| value(&ValueRef::Entry(entry))),
+    )
+}
+
+fn value(value: &ValueRef<'_>) -> Vec<u8> {
+    let mut bytes = vec![FORMAT];
+    // Serialising finite in-memory data to a Vec cannot fail.
+    bytes.extend(postcard::to_stdvec(value).unwrap_or_default());
+    bytes
+}
+
 impl Change {
     /// Key and value (None for a tombstone) of this change.
     pub fn encode(&self) -> (Vec<u8>, Option<Vec<u8>>) {
-        let (key, value) = match self {
-            Change::Entry(key, entry) => (format!("d/{key}"), entry.clone().map(Value::Entry)),
-            Change::Summary(id, invt_nos) => {
-                (format!("s/{id}"), Some(Value::Summary(invt_nos.clone())))
-            }
-            Change::Watermark(partition, minute) => {
-                (format!("w/{partition}"), Some(Value::Watermark(*minute)))
-            }
-            Change::Sealed(day, cells) => (format!("p/{day}"), Some(Value::Sealed(cells.clone()))),
-        };
-        let value = value.map(|value| {
-            let mut bytes = vec![FORMAT];
-            // Serialising owned, finite data to a Vec cannot fail.
-            bytes.extend(postcard::to_stdvec(&value).unwrap_or_default());
-            bytes
-        });
-        (key.into_bytes(), value)
+        match self {
+            Change::Entry(key, entry) => encode_entry(key, entry.as_deref()),
+            Change::Summary(id, invt_nos) => (
+                format!("s/{id}").into_bytes(),
+                Some(value(&ValueRef::Summary(invt_nos))),
+            ),
+            Change::Watermark(partition, minute) => (
+                format!("w/{partition}").into_bytes(),
+                Some(value(&ValueRef::Watermark(*minute))),
+            ),
+            Change::Sealed(day, cells) => (
+                format!("p/{day}").into_bytes(),
+                Some(value(&ValueRef::Sealed(cells))),
+            ),
+        }
     }
 
     /// Decodes a record; `value` is `None` for a tombstone.

@@ -80,6 +80,10 @@ pub struct Owner {
     times: Vec<(Option<i64>, i64)>,
     num_late: u64,
     num_expired: u64,
+    /// The view's partition watermarks and global watermark when the
+    /// transaction began.
+    batch_marks: BTreeMap<i32, Minute>,
+    batch_global: Option<Minute>,
     /// Housekeeping by partition, emitted with that partition's next record.
     housework: HashMap<i32, Housework>,
     /// Sealed records of the open transaction.
@@ -110,6 +114,8 @@ impl Owner {
             times: Vec::new(),
             num_late: 0,
             num_expired: 0,
+            batch_marks: BTreeMap::new(),
+            batch_global: None,
             housework: HashMap::new(),
             sealed: Vec::new(),
             num_sealed: 0,
@@ -165,15 +171,32 @@ impl Owner {
     /// this transaction's, so the decision never waits for a commit.
     fn horizon(&self) -> Option<Minute> {
         let lateness = (self.shared.statistics.allowed_lateness.as_secs() / 60) as Minute;
-        let view = self.shared.read();
-        let mut marks: HashMap<i32, Minute> = view.watermarks().partitions().collect();
-        for (partition, minute) in &self.marks {
-            let mark = marks.entry(*partition).or_insert(*minute);
-            *mark = (*mark).max(*minute);
-        }
-        let local = marks.values().copied().filter(|m| *m != Minute::MIN).min();
-        let watermark = view.watermarks().global().max(local)?;
+        let local = self
+            .batch_marks
+            .iter()
+            .map(|(partition, minute)| {
+                self.marks
+                    .get(partition)
+                    .map_or(*minute, |pending| (*pending).max(*minute))
+            })
+            .chain(
+                self.marks
+                    .iter()
+                    .filter(|(partition, _)| !self.batch_marks.contains_key(partition))
+                    .map(|(_, minute)| *minute),
+            )
+            .filter(|minute| *minute != Minute::MIN)
+            .min();
+        let watermark = self.batch_global.max(local)?;
         Some(watermark - lateness)
+    }
+
+    /// Takes the view's watermarks for the coming records (they only change
+    /// when a transaction commits).
+    fn snapshot_marks(&mut self) {
+        let view = self.shared.read();
+        self.batch_marks = view.watermarks().partitions().collect();
+        self.batch_global = view.watermarks().global();
     }
 
     fn step(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) -> Result<(), Output> {
@@ -262,13 +285,10 @@ impl Owner {
                 format!("release time {:?} is not a time", counted.counted_at),
             ));
         }
-        outputs.push(self.send(
-            record.partition,
-            &Change::Entry(key.clone(), Some(Box::new(next.clone()))),
-        ));
+        outputs.push(self.send_entry(record.partition, &key, Some(&next)));
         self.entries.insert(key, (record.partition, Some(next)));
         let mark = self.marks.entry(record.partition).or_insert(Minute::MIN);
-        let known = self.shared.read().watermarks().partition(record.partition);
+        let known = self.batch_marks.get(&record.partition).copied();
         if event_minute > *mark && known.is_none_or(|known| event_minute > known) {
             *mark = event_minute;
             outputs.push(self.send(
@@ -277,6 +297,16 @@ impl Owner {
             ));
         }
         Ok(())
+    }
+
+    fn send_entry(&self, partition: i32, key: &str, entry: Option<&Entry>) -> Output {
+        let (key, payload) = crate::changelog::encode_entry(key, entry);
+        Output::Send {
+            topic: self.changelog.clone(),
+            partition: Some(partition),
+            key,
+            payload,
+        }
     }
 
     fn send(&self, partition: i32, change: &Change) -> Output {
@@ -393,6 +423,7 @@ impl Transform for Owner {
     }
 
     fn prepare(&mut self, partitions: &[(String, i32)]) {
+        self.snapshot_marks();
         for (_, partition) in partitions {
             if !self.ready.contains(partition) {
                 self.restore(*partition);
@@ -434,6 +465,7 @@ impl Transform for Owner {
                 metrics::gauge!("customs_aggregate_watermark_age_seconds").set(age);
             }
         }
+        self.snapshot_marks();
         self.shared.progress().records_committed += self.times.len() as u64;
         self.shared.changed();
         let queryable = metrics::histogram!("customs_aggregate_event_to_queryable_seconds");

@@ -110,11 +110,12 @@ impl Entry {
                 {
                     next.released_at = Some(at);
                 }
+                let contribution = Contribution::of(classified, String::new());
                 if next.invt_no.is_none() {
-                    next.invt_no = Contribution::of(classified, String::new()).invt_no;
+                    next.invt_no.clone_from(&contribution.invt_no);
                 }
                 next.pending = Some(Pending {
-                    contribution: Contribution::of(classified, String::new()),
+                    contribution,
                     in_trade_statistics: classified.classification.in_trade_statistics,
                     explanation: classified.classification.explanation.clone(),
                     message_type: declaration.message_type,
