@@ -22,7 +22,7 @@ mod state;
 
 use std::sync::Arc;
 
-pub use config::{Config, StatisticsConfig};
+pub use config::{ApiConfig, Config, StatisticsConfig};
 use customs_domain::CodeTables;
 use customs_kafka::stage::{Stage, StageTopics};
 use customs_kafka::{KafkaError, StageError};
@@ -126,7 +126,7 @@ pub async fn run_with_listener(
         })
     };
     tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
-    let served = grpc::serve(listener, Arc::clone(&shared), shutdown.clone()).await;
+    let served = grpc::serve(listener, Arc::clone(&shared), &config.api, shutdown.clone()).await;
     // Whatever ended first, the rest stops too.
     shutdown.cancel();
     let owned = owning.await?;
