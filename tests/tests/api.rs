@@ -7,30 +7,36 @@
 //! events, field-level validation errors, and the latency of a typical query
 //! and of a subscription update (printed).
 
+#[path = "api/live.rs"]
+mod live;
 #[path = "api/recount.rs"]
 mod recount;
+#[path = "api/support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use customs_domain::CodeTables;
-use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig, MessageKind};
-use customs_domain::model::MessageType;
+use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig};
 use customs_domain::stats::time::{DAY, HOUR, Minute, format_minute, parse_minute};
 use customs_e2e::{Pipeline, broker, raw_producer, served_table};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use recount::{Counted, Expected, ItemFact, Recount, recount};
+use recount::{Counted, ItemFact, Recount, recount};
 use rust_decimal::Decimal;
+use support::*;
 use tonic::transport::Channel;
 
 const NUM_MESSAGES: usize = 3_000;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-type Client = StatsServiceClient<Channel>;
+pub(crate) type Client = StatsServiceClient<Channel>;
 type Dim = v1::Dimension;
+/// How the recount groups an item.
+type GroupOf<'a> = Box<dyn Fn(&Counted, &ItemFact) -> Vec<String> + 'a>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_statistics_api_serves_exact_figures_live() -> anyhow::Result<()> {
@@ -81,12 +87,12 @@ async fn the_statistics_api_serves_exact_figures_live() -> anyhow::Result<()> {
     indicators(&mut client, &recount).await?;
     explain(&mut client, &recount).await?;
     validation(&mut client).await?;
-    query_latency(&mut client).await?;
-    subscription(&mut client, &producer, &pipeline.topics.raw, &tables).await?;
+    live::query_latency(&mut client).await?;
+    live::subscription(&mut client, &producer, &pipeline.topics.raw, &tables).await?;
     pipeline.stop().await
 }
 
-async fn send(
+pub(crate) async fn send(
     producer: &FutureProducer,
     topic: &str,
     message: &GeneratedMessage,
@@ -99,87 +105,6 @@ async fn send(
         .await
         .map_err(|(err, _)| err)?;
     Ok(())
-}
-
-fn by_category_direction(counted: &Counted, _: &ItemFact) -> Vec<String> {
-    vec![counted.category.clone(), counted.direction.clone()]
-}
-
-fn as_summary(
-    groups: &BTreeMap<Vec<String>, Expected>,
-) -> BTreeMap<String, customs_domain::generator::SummaryRow> {
-    groups
-        .iter()
-        .map(|(group, e)| {
-            let row = customs_domain::generator::SummaryRow {
-                num_declarations: e.num_declarations,
-                num_items: e.num_items,
-                value_cny: e.cny,
-                value_usd: e.usd,
-            };
-            (group.join("/"), row)
-        })
-        .collect()
-}
-
-fn window(kind: v1::window::Kind) -> Option<v1::Window> {
-    Some(v1::Window { kind: Some(kind) })
-}
-
-fn range(from: Minute, to: Minute) -> Option<v1::Window> {
-    window(v1::window::Kind::Range(v1::TimeRange {
-        from: format_minute(from),
-        to: format_minute(to),
-    }))
-}
-
-fn request(window: Option<v1::Window>, group_by: &[Dim]) -> v1::QueryRequest {
-    v1::QueryRequest {
-        window,
-        group_by: group_by.iter().map(|d| *d as i32).collect(),
-        ..Default::default()
-    }
-}
-
-fn decimal(money: &Option<v1::Money>) -> Decimal {
-    money
-        .as_ref()
-        .map(|m| m.amount.parse().expect("decimal"))
-        .unwrap_or_default()
-}
-
-fn expected_of(measures: &Option<v1::Measures>) -> Expected {
-    let m = measures.clone().unwrap_or_default();
-    Expected {
-        num_declarations: m.num_declarations,
-        num_items: m.num_items,
-        cny: decimal(&m.value_cny),
-        usd: decimal(&m.value_usd),
-    }
-}
-
-fn served(response: &v1::QueryResponse) -> BTreeMap<Vec<String>, Expected> {
-    response
-        .rows
-        .iter()
-        .map(|row| (row.group.clone(), expected_of(&row.measures)))
-        .collect()
-}
-
-fn sum(groups: &BTreeMap<Vec<String>, Expected>) -> Expected {
-    groups.values().fold(Expected::default(), |mut acc, e| {
-        acc.num_declarations += e.num_declarations;
-        acc.num_items += e.num_items;
-        acc.cny += e.cny;
-        acc.usd += e.usd;
-        acc
-    })
-}
-
-fn served_range(response: &v1::QueryResponse) -> anyhow::Result<(Minute, Minute)> {
-    let from = parse_minute(&response.from).context("from")?;
-    let to = parse_minute(&response.to).context("to")?;
-    Ok((from, to))
 }
 
 async fn calendar_windows(client: &mut Client, recount: &Recount) -> anyhow::Result<()> {
@@ -321,7 +246,7 @@ async fn group_bys_top_n_and_shares(client: &mut Client, recount: &Recount) -> a
             .map(|p| p.region.as_str().to_owned())
             .unwrap_or_default()
     };
-    let cases: [(Dim, Box<dyn Fn(&Counted, &ItemFact) -> Vec<String>>); 4] = [
+    let cases: [(Dim, GroupOf<'_>); 4] = [
         (
             Dim::PartnerCountry,
             Box::new(|_, item| vec![item.partner.clone()]),
@@ -380,7 +305,7 @@ async fn group_bys_top_n_and_shares(client: &mut Client, recount: &Recount) -> a
     });
     let total_cny = sum(&expected).cny;
     let mut largest: Vec<_> = expected.into_iter().collect();
-    largest.sort_by(|(_, a), (_, b)| b.cny.cmp(&a.cny));
+    largest.sort_by_key(|(_, e)| std::cmp::Reverse(e.cny));
     assert!(largest.len() > 10, "more than ten partners");
     assert!(top.truncated);
     assert_eq!(top.num_groups as usize, largest.len());
@@ -599,88 +524,6 @@ async fn validation(client: &mut Client) -> anyhow::Result<()> {
     assert_eq!(
         subscribe.err().map(|s| s.message().to_owned()).as_deref(),
         Some("min_interval_ms: at least 100")
-    );
-    Ok(())
-}
-
-async fn query_latency(client: &mut Client) -> anyhow::Result<()> {
-    let typical = v1::QueryRequest {
-        order_by: v1::Measure::ValueCny as i32,
-        descending: true,
-        limit: 10,
-        ..request(
-            window(v1::window::Kind::Last(v1::RollingSpan::Last30Days as i32)),
-            &[Dim::PartnerCountry],
-        )
-    };
-    let mut times = Vec::new();
-    for _ in 0..50 {
-        let started = Instant::now();
-        let response = client.query(typical.clone()).await?.into_inner();
-        times.push(started.elapsed());
-        ensure!(response.rows.len() == 10);
-    }
-    times.sort();
-    eprintln!(
-        "api: latency of Query(last 30 days by partner, top 10) over 50 calls: median {:?}, p90 {:?}, max {:?}",
-        times[25], times[45], times[49]
-    );
-    Ok(())
-}
-
-async fn subscription(
-    client: &mut Client,
-    producer: &FutureProducer,
-    topic: &str,
-    tables: &CodeTables,
-) -> anyhow::Result<()> {
-    let mut updates = client
-        .subscribe(v1::SubscribeRequest {
-            query: Some(request(
-                window(v1::window::Kind::AllTime(v1::AllTime {})),
-                &[],
-            )),
-            min_interval_ms: 100,
-        })
-        .await?
-        .into_inner();
-    let snapshot = updates.message().await?.context("a snapshot")?;
-    let mut declarations = expected_of(&snapshot.total).num_declarations;
-    // New declarations of another feed: each counts on arrival.
-    let mut generator = Generator::new(
-        GeneratorConfig {
-            seed: 99,
-            ..GeneratorConfig::default()
-        },
-        tables,
-    );
-    let mut fresh = Vec::new();
-    while fresh.len() < 5 {
-        fresh.extend(generator.next_batch().into_iter().filter(|m| {
-            m.kind == MessageKind::Declaration && m.message_type == MessageType::DecMessage
-        }));
-    }
-    let mut times = Vec::new();
-    for message in fresh.iter().take(5) {
-        let started = Instant::now();
-        send(producer, topic, message).await?;
-        let update = tokio::time::timeout(Duration::from_secs(30), updates.message())
-            .await
-            .context("no update within 30 s")??
-            .context("stream ended")?;
-        times.push(started.elapsed());
-        let now = expected_of(&update.total).num_declarations;
-        if now != declarations + 1 {
-            bail!("expected one more declaration, {declarations} -> {now}");
-        }
-        declarations = now;
-        // Let the interval pass so each update is one message's.
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    times.sort();
-    eprintln!(
-        "api: subscription update latency (raw message produced -> update received), 5 samples: min {:?}, median {:?}, max {:?}",
-        times[0], times[2], times[4]
     );
     Ok(())
 }
