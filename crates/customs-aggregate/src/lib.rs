@@ -48,6 +48,9 @@ pub enum Error {
     /// The gRPC listener could not be bound.
     #[error("cannot bind gRPC address: {0}")]
     Bind(#[source] std::io::Error),
+    /// The API's TLS certificate or key could not be read.
+    #[error("cannot read TLS file {0}: {1}")]
+    TlsFiles(String, #[source] std::io::Error),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[source] tonic::transport::Error),

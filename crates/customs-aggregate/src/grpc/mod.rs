@@ -7,6 +7,8 @@
 //!   client's `grpc-timeout`; [`auth`] checks the optional bearer token.
 //! - Every answer carries [`v1::Freshness`]: watermark, state version,
 //!   changelog offsets read, partitions still restoring.
+//! - TLS (rustls with ring) when `api.tls_cert`/`api.tls_key` are set:
+//!   then the port speaks TLS only, health and reflection included.
 //! - Health says NOT_SERVING for the stats service until the view has
 //!   restored the changelog, SERVING then, NOT_SERVING again once shutdown
 //!   begins. Internal errors never reach clients.
@@ -179,7 +181,17 @@ pub async fn serve(
         },
         move |request| auth.check(request),
     );
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let (Some(cert), Some(key)) = (&api.tls_cert, &api.tls_key) {
+        let read = |path: &std::path::PathBuf| {
+            std::fs::read(path).map_err(|err| Error::TlsFiles(path.display().to_string(), err))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(Error::Serve)?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
