@@ -134,7 +134,8 @@ fn period(
             .add(measures, 1);
     }
     let shares = |groups: BTreeMap<Vec<String>, Measures>, top: Option<usize>| {
-        let rows = query::ordered(groups, Some(Measure::ValueCny), top.is_some());
+        // Largest first, ties by key.
+        let rows = query::ordered(groups, Some(Measure::ValueCny), true);
         rows.into_iter()
             .take(top.unwrap_or(usize::MAX))
             .map(|(group, measures)| share(group.join("/"), &measures, &total))
