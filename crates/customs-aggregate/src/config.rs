@@ -26,6 +26,37 @@ pub struct Config {
     pub create_topics: bool,
     /// Event-time rules.
     pub statistics: StatisticsConfig,
+    /// The statistics API's security.
+    pub api: ApiConfig,
+}
+
+/// Security of the statistics API. Both off by default (the embedded demo,
+/// a cluster-internal network); production should set both.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Require `authorization: Bearer <token>` on the stats service (health
+    /// and reflection stay open). Best set from the environment,
+    /// `CUSTOMS_AGGREGATE_API__BEARER_TOKEN`; never logged.
+    pub bearer_token: Option<String>,
+    /// PEM certificate chain; with `tls_key`, the API serves TLS only.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: say whether it is set, never what it is.
+        f.debug_struct("ApiConfig")
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .finish()
+    }
 }
 
 /// Event-time rules of the statistics.
@@ -73,6 +104,7 @@ impl Default for Config {
             grpc_addr: ([0, 0, 0, 0], 50051).into(),
             create_topics: true,
             statistics: StatisticsConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -80,7 +112,13 @@ impl Default for Config {
 impl Config {
     /// Loads defaults → file → environment.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, customs_service::ConfigError> {
-        customs_service::load(ENV_PREFIX, file)
+        let config: Config = customs_service::load(ENV_PREFIX, file)?;
+        if config.api.tls_cert.is_some() != config.api.tls_key.is_some() {
+            return Err(customs_service::ConfigError::Invalid(
+                "api.tls_cert and api.tls_key must be set together".to_owned(),
+            ));
+        }
+        Ok(config)
     }
 }
 
@@ -105,6 +143,7 @@ mod tests {
         assert_eq!(loaded.kafka.commit_interval, defaults.kafka.commit_interval);
         assert_eq!(loaded.topics, defaults.topics);
         assert_eq!(loaded.statistics, defaults.statistics);
+        assert_eq!(loaded.api, defaults.api);
         assert_eq!(
             loaded.telemetry.metrics_addr,
             Some("0.0.0.0:9103".parse().unwrap_or_else(|e| panic!("{e}")))

@@ -22,7 +22,7 @@ mod state;
 
 use std::sync::Arc;
 
-pub use config::{Config, StatisticsConfig};
+pub use config::{ApiConfig, Config, StatisticsConfig};
 use customs_domain::CodeTables;
 use customs_kafka::stage::{Stage, StageTopics};
 use customs_kafka::{KafkaError, StageError};
@@ -48,6 +48,9 @@ pub enum Error {
     /// The gRPC listener could not be bound.
     #[error("cannot bind gRPC address: {0}")]
     Bind(#[source] std::io::Error),
+    /// The API's TLS certificate or key could not be read.
+    #[error("cannot read TLS file {0}: {1}")]
+    TlsFiles(String, #[source] std::io::Error),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[source] tonic::transport::Error),
@@ -126,7 +129,7 @@ pub async fn run_with_listener(
         })
     };
     tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
-    let served = grpc::serve(listener, Arc::clone(&shared), shutdown.clone()).await;
+    let served = grpc::serve(listener, Arc::clone(&shared), &config.api, shutdown.clone()).await;
     // Whatever ended first, the rest stops too.
     shutdown.cancel();
     let owned = owning.await?;

@@ -59,6 +59,10 @@ pub struct Shared {
     pub tables: CodeTables,
     /// Event-time rules.
     pub statistics: StatisticsConfig,
+    /// The latest [`Progress::version`], for subscriptions: a watch keeps
+    /// only the newest value, so a slow subscriber skips versions and never
+    /// holds the writer up.
+    version: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -70,6 +74,7 @@ impl Shared {
             advanced: Condvar::new(),
             tables,
             statistics,
+            version: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -91,8 +96,19 @@ impl Shared {
 
     /// Records that the view changed and wakes waiters.
     pub fn changed(&self) {
-        self.progress().version += 1;
+        let version = {
+            let mut progress = self.progress();
+            progress.version += 1;
+            progress.version
+        };
         self.advanced.notify_all();
+        // Never blocks; without subscribers the value is just stored.
+        self.version.send_replace(version);
+    }
+
+    /// Watches the state version (see [`Shared::changed`]).
+    pub fn watch_version(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
     }
 
     /// Records reader positions and wakes waiters.

@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use rust_decimal::{Decimal, RoundingStrategy};
+
 use super::cell::{CellKey, Measures};
 use super::panes::{Misaligned, Panes};
 use super::time::Minute;
@@ -71,6 +73,32 @@ impl Dimension {
         Dimension::TransportMode,
         Dimension::Currency,
     ];
+
+    /// Stable snake-case name, e.g. `partner_country`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Category => "category",
+            Dimension::Subcategory => "subcategory",
+            Dimension::Direction => "direction",
+            Dimension::SupervisionMode => "supervision_mode",
+            Dimension::StatisticsGroup => "statistics_group",
+            Dimension::PartnerCountry => "partner_country",
+            Dimension::CountryGroup => "country_group",
+            Dimension::CustomsOffice => "customs_office",
+            Dimension::CustomsDistrict => "customs_district",
+            Dimension::Province => "province",
+            Dimension::Region => "region",
+            Dimension::HsChapter => "hs_chapter",
+            Dimension::HsSection => "hs_section",
+            Dimension::TransportMode => "transport_mode",
+            Dimension::Currency => "currency",
+        }
+    }
+
+    /// The dimension named `name` ([`Dimension::name`]).
+    pub fn from_name(name: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.name() == name)
+    }
 
     /// Whether it is taken from items rather than the declaration.
     pub fn is_item_level(self) -> bool {
@@ -225,6 +253,78 @@ pub fn run(
     Ok(groups)
 }
 
+/// A measure to order groups and compute shares by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// Declarations (or declarations with items in the group).
+    Declarations,
+    /// Goods items.
+    Items,
+    /// Value in CNY.
+    ValueCny,
+    /// Value in USD.
+    ValueUsd,
+    /// Net weight in kilograms.
+    NetWeightKg,
+}
+
+impl Measure {
+    /// The measure's exact value in `measures`.
+    pub fn of(self, measures: &Measures) -> Decimal {
+        match self {
+            Measure::Declarations => Decimal::from(measures.declarations),
+            Measure::Items => Decimal::from(measures.items),
+            Measure::ValueCny => measures.value_cny,
+            Measure::ValueUsd => measures.value_usd,
+            Measure::NetWeightKg => measures.net_weight_kg,
+        }
+    }
+}
+
+/// Groups as a list ordered by `order_by` (ties and `None`: by group values
+/// ascending), largest first when `descending`.
+pub fn ordered(
+    groups: BTreeMap<Vec<String>, Measures>,
+    order_by: Option<Measure>,
+    descending: bool,
+) -> Vec<(Vec<String>, Measures)> {
+    let mut rows: Vec<_> = groups.into_iter().collect();
+    if let Some(measure) = order_by {
+        // Stable: equal measures keep group-value order.
+        rows.sort_by(|(_, a), (_, b)| {
+            let order = measure.of(a).cmp(&measure.of(b));
+            if descending { order.reverse() } else { order }
+        });
+    } else if descending {
+        rows.reverse();
+    }
+    rows
+}
+
+/// Decimal places of a share in percent.
+pub const SHARE_DECIMALS: u32 = 4;
+
+/// `part` as a percentage of `total`, rounded half to even to
+/// [`SHARE_DECIMALS`] places; `None` when the total is zero.
+pub fn share_percent(part: Decimal, total: Decimal) -> Option<Decimal> {
+    if total.is_zero() {
+        return None;
+    }
+    let percent = part.checked_mul(Decimal::ONE_HUNDRED)?.checked_div(total)?;
+    let mut rounded =
+        percent.round_dp_with_strategy(SHARE_DECIMALS, RoundingStrategy::MidpointNearestEven);
+    rounded.rescale(SHARE_DECIMALS);
+    Some(rounded)
+}
+
+/// Whether the panes hold anything before `minute`, which must be a pane
+/// boundary (a period's start): the data then covers a period starting there.
+pub fn has_data_before(panes: &Panes, minute: Minute) -> Result<bool, Misaligned> {
+    let mut found = false;
+    panes.fold(Minute::MIN / 2, minute, |_, _| found = true)?;
+    Ok(found)
+}
+
 /// Every combination of the cell's values over the group-by dimensions.
 fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> Vec<Vec<String>> {
     let mut keys = vec![Vec::with_capacity(dimensions.len())];
@@ -242,4 +342,56 @@ fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> V
             .collect();
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimension_names_round_trip() {
+        for dimension in Dimension::ALL {
+            assert_eq!(Dimension::from_name(dimension.name()), Some(dimension));
+        }
+        assert_eq!(Dimension::from_name("colour"), None);
+    }
+
+    #[test]
+    fn shares_round_half_to_even_and_skip_a_zero_total() {
+        let share = |part: i64, total: i64| {
+            share_percent(Decimal::from(part), Decimal::from(total)).map(|d| d.to_string())
+        };
+        assert_eq!(share(1, 3).as_deref(), Some("33.3333"));
+        assert_eq!(share(2, 3).as_deref(), Some("66.6667"));
+        assert_eq!(share(1, 1).as_deref(), Some("100.0000"));
+        // 1/160000 = 0.000625 %: the midpoint rounds to the even 0.0006.
+        assert_eq!(share(1, 160_000).as_deref(), Some("0.0006"));
+        assert_eq!(share(1, 0), None);
+    }
+
+    #[test]
+    fn ordering_is_by_measure_then_by_group() {
+        let mut groups = BTreeMap::new();
+        for (name, items) in [("a", 2), ("b", 5), ("c", 2)] {
+            let measures = Measures {
+                items,
+                ..Measures::default()
+            };
+            groups.insert(vec![name.to_owned()], measures);
+        }
+        let names = |rows: Vec<(Vec<String>, Measures)>| {
+            rows.into_iter()
+                .map(|(g, _)| g[0].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(ordered(groups.clone(), Some(Measure::Items), true)),
+            ["b", "a", "c"]
+        );
+        assert_eq!(
+            names(ordered(groups.clone(), Some(Measure::Items), false)),
+            ["a", "c", "b"]
+        );
+        assert_eq!(names(ordered(groups, None, false)), ["a", "b", "c"]);
+    }
 }

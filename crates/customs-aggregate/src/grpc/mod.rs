@@ -1,0 +1,225 @@
+//! `customs.v1.StatsService` over tonic, with health and reflection.
+//!
+//! - [`query`], [`subscribe`], [`indicators`], [`explain`], [`totals`]: one
+//!   file per RPC; [`request`] validates requests field by field;
+//!   [`errors`] is the one table from API errors to status codes and counts
+//!   every request; [`deadline`] runs answers on the blocking pool within the
+//!   client's `grpc-timeout`; [`auth`] checks the optional bearer token.
+//! - Every answer carries [`v1::Freshness`]: watermark, state version,
+//!   changelog offsets read, partitions still restoring.
+//! - TLS (rustls with ring) when `api.tls_cert`/`api.tls_key` are set:
+//!   then the port speaks TLS only, health and reflection included.
+//! - Health says NOT_SERVING for the stats service until the view has
+//!   restored the changelog, SERVING then, NOT_SERVING again once shutdown
+//!   begins. Internal errors never reach clients.
+
+mod auth;
+mod deadline;
+mod errors;
+mod explain;
+mod indicators;
+mod query;
+mod request;
+mod subscribe;
+mod totals;
+
+use std::sync::Arc;
+
+use customs_domain::model::format_amount;
+use customs_proto::v1;
+use customs_proto::v1::stats_service_server::{StatsService, StatsServiceServer};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::Error;
+use crate::config::ApiConfig;
+use crate::state::Shared;
+use errors::finish;
+
+/// The stats service over the shared state.
+pub struct Stats {
+    state: Arc<Shared>,
+    shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl StatsService for Stats {
+    async fn get_totals(
+        &self,
+        request: Request<v1::GetTotalsRequest>,
+    ) -> Result<Response<v1::GetTotalsResponse>, Status> {
+        let deadline = deadline::of(request.metadata());
+        let answer = match totals::parse(request.get_ref()) {
+            Ok(filters) => {
+                deadline::compute(&self.state, deadline, move |state| {
+                    totals::answer(state, filters)
+                })
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        finish("GetTotals", answer).map(Response::new)
+    }
+
+    async fn query(
+        &self,
+        request: Request<v1::QueryRequest>,
+    ) -> Result<Response<v1::QueryResponse>, Status> {
+        let deadline = deadline::of(request.metadata());
+        let answer = match request::Plan::parse(request.get_ref(), "") {
+            Ok(plan) => {
+                deadline::compute(&self.state, deadline, move |state| {
+                    query::answer(state, &plan)
+                })
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        finish("Query", answer).map(Response::new)
+    }
+
+    type SubscribeStream = subscribe::Updates;
+
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let started = subscribe::parse(request.get_ref()).map(|(plan, interval)| {
+            subscribe::start(
+                Arc::clone(&self.state),
+                plan,
+                interval,
+                self.shutdown.clone(),
+            )
+        });
+        finish("Subscribe", started).map(Response::new)
+    }
+
+    async fn get_indicators(
+        &self,
+        request: Request<v1::IndicatorsRequest>,
+    ) -> Result<Response<v1::IndicatorsResponse>, Status> {
+        let deadline = deadline::of(request.metadata());
+        let answer = match indicators::Plan::parse(request.get_ref()) {
+            Ok(plan) => {
+                deadline::compute(&self.state, deadline, move |state| {
+                    indicators::answer(state, &plan)
+                })
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        finish("GetIndicators", answer).map(Response::new)
+    }
+
+    async fn explain(
+        &self,
+        request: Request<v1::ExplainRequest>,
+    ) -> Result<Response<v1::ExplainResponse>, Status> {
+        let deadline = deadline::of(request.metadata());
+        let answer = match explain::id(request.get_ref()) {
+            Ok(id) => {
+                deadline::compute(&self.state, deadline, move |state| {
+                    explain::answer(state, &id)
+                })
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        finish("Explain", answer).map(Response::new)
+    }
+}
+
+/// Serves stats, health and reflection on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<Shared>,
+    api: &ApiConfig,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_not_serving::<StatsServiceServer<Stats>>().await;
+    {
+        // Serving once the view has restored the changelog.
+        let health = health.clone();
+        let state = Arc::clone(&state);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                if state.progress().restoring().is_empty() {
+                    health.set_serving::<StatsServiceServer<Stats>>().await;
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(customs_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(Error::Reflection)?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(customs_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(Error::Reflection)?;
+    let stop = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            health.set_not_serving::<StatsServiceServer<Stats>>().await;
+        }
+    };
+    let auth = auth::BearerAuth::new(api.bearer_token.clone());
+    let stats = StatsServiceServer::with_interceptor(
+        Stats {
+            state,
+            shutdown: shutdown.clone(),
+        },
+        move |request| auth.check(request),
+    );
+    let mut builder = tonic::transport::Server::builder();
+    if let (Some(cert), Some(key)) = (&api.tls_cert, &api.tls_key) {
+        let read = |path: &std::path::PathBuf| {
+            std::fs::read(path).map_err(|err| Error::TlsFiles(path.display().to_string(), err))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(Error::Serve)?;
+    }
+    builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(stats)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+        .await
+        .map_err(Error::Serve)
+}
+
+/// Money as the API carries it: an exact decimal string and its currency.
+fn money(amount: rust_decimal::Decimal, currency: &str) -> v1::Money {
+    v1::Money {
+        amount: format_amount(amount),
+        currency: currency.to_owned(),
+    }
+}
+
+/// Freshness of an answer computed now from `state`.
+pub(crate) fn freshness(state: &Shared, watermark: Option<i64>, version: u64) -> v1::Freshness {
+    let progress = state.progress();
+    let now_s = customs_kafka::stage::now_ms() / 1000;
+    v1::Freshness {
+        watermark: watermark
+            .map(customs_domain::stats::time::format_minute)
+            .unwrap_or_default(),
+        version,
+        restoring_partitions: progress.restoring(),
+        changelog_offsets: progress.positions.clone().into_iter().collect(),
+        watermark_lag_seconds: watermark.map(|w| now_s - w * 60).unwrap_or_default(),
+    }
+}

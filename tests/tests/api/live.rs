@@ -1,0 +1,96 @@
+//! Latency of a typical query, and a live subscription that sees each new
+//! declaration arrive (with its latency from produce to update).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use customs_domain::CodeTables;
+use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
+use customs_domain::model::MessageType;
+use customs_proto::v1;
+use rdkafka::producer::FutureProducer;
+
+use crate::support::{expected_of, request, window};
+use crate::{Client, Dim, send};
+
+pub async fn query_latency(client: &mut Client) -> anyhow::Result<()> {
+    let typical = v1::QueryRequest {
+        order_by: v1::Measure::ValueCny as i32,
+        descending: true,
+        limit: 10,
+        ..request(
+            window(v1::window::Kind::Last(v1::RollingSpan::Last30Days as i32)),
+            &[Dim::PartnerCountry],
+        )
+    };
+    let mut times = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let response = client.query(typical.clone()).await?.into_inner();
+        times.push(started.elapsed());
+        ensure!(response.rows.len() == 10);
+    }
+    times.sort();
+    eprintln!(
+        "api: latency of Query(last 30 days by partner, top 10) over 50 calls: median {:?}, p90 {:?}, max {:?}",
+        times[25], times[45], times[49]
+    );
+    Ok(())
+}
+
+pub async fn subscription(
+    client: &mut Client,
+    producer: &FutureProducer,
+    topic: &str,
+    tables: &CodeTables,
+) -> anyhow::Result<()> {
+    let mut updates = client
+        .subscribe(v1::SubscribeRequest {
+            query: Some(request(
+                window(v1::window::Kind::AllTime(v1::AllTime {})),
+                &[],
+            )),
+            min_interval_ms: 100,
+        })
+        .await?
+        .into_inner();
+    let snapshot = updates.message().await?.context("a snapshot")?;
+    let mut declarations = expected_of(&snapshot.total).num_declarations;
+    // New declarations of another feed: each counts on arrival.
+    let mut generator = Generator::new(
+        GeneratorConfig {
+            seed: 99,
+            ..GeneratorConfig::default()
+        },
+        tables,
+    );
+    let mut fresh = Vec::new();
+    while fresh.len() < 5 {
+        fresh.extend(generator.next_batch().into_iter().filter(|m| {
+            m.kind == MessageKind::Declaration && m.message_type == MessageType::DecMessage
+        }));
+    }
+    let mut times = Vec::new();
+    for message in fresh.iter().take(5) {
+        let started = Instant::now();
+        send(producer, topic, message).await?;
+        let update = tokio::time::timeout(Duration::from_secs(30), updates.message())
+            .await
+            .context("no update within 30 s")??
+            .context("stream ended")?;
+        times.push(started.elapsed());
+        let now = expected_of(&update.total).num_declarations;
+        if now != declarations + 1 {
+            bail!("expected one more declaration, {declarations} -> {now}");
+        }
+        declarations = now;
+        // Let the interval pass so each update is one message's.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    times.sort();
+    eprintln!(
+        "api: subscription update latency (raw message produced -> update received), 5 samples: min {:?}, median {:?}, max {:?}",
+        times[0], times[2], times[4]
+    );
+    Ok(())
+}
