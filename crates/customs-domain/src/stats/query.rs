@@ -7,8 +7,11 @@
 //! several groups (RCEP and Belt-and-Road, say) counts in each of them, so
 //! country-group rows overlap. Under an item-level dimension (partner
 //! country, country group, province, region, HS chapter or section,
-//! currency) a declaration counts once in every group it has items in: the
-//! `declarations` measure is then "declarations with items in the group".
+//! currency) the `declarations` measure counts item groups: a declaration
+//! counts once per distinct (partner country, province, HS chapter,
+//! currency) combination of its items in the row — an upper bound of the
+//! declarations with items in the row, since the panes keep no identities.
+//! Items, values and weight stay exact.
 
 use std::collections::BTreeMap;
 
@@ -213,7 +216,7 @@ pub struct Query {
 }
 
 impl Query {
-    /// Whether `declarations` means "declarations with items in the group".
+    /// Whether `declarations` counts item groups (see the module docs).
     pub fn counts_slices(&self) -> bool {
         self.group_by.iter().any(|d| d.is_item_level())
             || self.filters.iter().any(|f| f.dimension.is_item_level())
@@ -256,7 +259,7 @@ pub fn run(
 /// A measure to order groups and compute shares by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Measure {
-    /// Declarations (or declarations with items in the group).
+    /// Declarations (or item groups, see the module docs).
     Declarations,
     /// Goods items.
     Items,
