@@ -183,6 +183,9 @@ async fn sealing_final_entries_keeps_every_figure() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let fresh_addr = listener.local_addr()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // Stops the instance's blocking threads even when an assertion fails,
+    // or the test runtime would wait for them forever.
+    let _stop_on_drop = shutdown.clone().drop_guard();
     let fresh = tokio::spawn(customs_aggregate::run_with_listener(
         customs_aggregate::Config {
             kafka: service_kafka(&bootstrap, "sealing", "fresh"),

@@ -423,12 +423,19 @@ impl Transform for Owner {
     }
 
     fn prepare(&mut self, partitions: &[(String, i32)]) {
-        self.snapshot_marks();
+        // The first batch waits for the whole view: watermarks of every
+        // partition take part in lateness decisions.
+        while !self.shared.progress().restoring().is_empty() && !self.shutdown.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         for (_, partition) in partitions {
             if !self.ready.contains(partition) {
                 self.restore(*partition);
             }
         }
+        // After any restore: lateness is judged against the restored
+        // watermarks, never against an empty view.
+        self.snapshot_marks();
         self.housekeeping();
     }
 

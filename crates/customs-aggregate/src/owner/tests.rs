@@ -136,3 +136,24 @@ fn restating_a_final_figure_is_late_even_when_the_event_is_new() {
     );
     assert_eq!(keys(&change), ["divert:beyond_allowed_lateness"]);
 }
+
+#[test]
+fn lateness_is_judged_against_the_restored_watermark() {
+    let mut owner = owner();
+    // Another owner's committed state, as the changelog reader restores it.
+    {
+        let mut view = owner.shared.write();
+        view.observe_watermark(0, parse_minute("2027-01-20T00:00:00").unwrap(), 0);
+        view.update_watermark(0, 30_000);
+    }
+    owner.shared.set_restore_targets(BTreeMap::from([(0, 0)]));
+    owner.shared.set_positions([(0, 0)]);
+    owner.ready.insert(0);
+    owner.prepare(&[("classified".to_owned(), 0)]);
+    // November is more than 45 days before 2027-01-20.
+    let old = run(
+        &mut owner,
+        &declaration("D9", "2026-11-20T10:00:00", AppType::New),
+    );
+    assert_eq!(keys(&old), ["divert:beyond_allowed_lateness"]);
+}
