@@ -1,4 +1,11 @@
 //! The ingest transform: raw bytes → `customs.v1.Event`s or one dead letter.
+//!
+//! Pure per record, apart from the count of events by message type, which
+//! waits for its transaction: the stage's `committed` hook adds it to
+//! `customs_ingest_events_total`, `aborted` drops it (the records are read
+//! again), so the counter equals the events that became visible.
+
+use std::collections::BTreeMap;
 
 use customs_domain::CodeTables;
 use customs_domain::parse::{ParseLimits, parse_message};
@@ -10,12 +17,18 @@ use prost::Message;
 pub struct IngestTransform {
     tables: CodeTables,
     limits: ParseLimits,
+    /// Events by message type in the open transaction.
+    pending_events: BTreeMap<&'static str, u64>,
 }
 
 impl IngestTransform {
     /// A transform over the given code tables.
     pub fn new(tables: CodeTables, limits: ParseLimits) -> Self {
-        IngestTransform { tables, limits }
+        IngestTransform {
+            tables,
+            limits,
+            pending_events: BTreeMap::new(),
+        }
     }
 }
 
@@ -29,8 +42,10 @@ impl Transform for IngestTransform {
                     offset: record.offset,
                 };
                 for event in &events {
-                    metrics::counter!("customs_ingest_events_total", "message_type" => event.message_type().as_str())
-                        .increment(1);
+                    *self
+                        .pending_events
+                        .entry(event.message_type().as_str())
+                        .or_default() += 1;
                     let message = v1::Event {
                         kind: Some(v1::event::Kind::from(event)),
                         source: Some(source.clone()),
@@ -46,6 +61,17 @@ impl Transform for IngestTransform {
                 detail: rejection.detail,
             }),
         }
+    }
+
+    fn committed(&mut self) {
+        for (message_type, count) in std::mem::take(&mut self.pending_events) {
+            metrics::counter!("customs_ingest_events_total", "message_type" => message_type)
+                .increment(count);
+        }
+    }
+
+    fn aborted(&mut self) {
+        self.pending_events.clear();
     }
 }
 
