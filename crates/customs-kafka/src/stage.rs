@@ -442,8 +442,12 @@ impl Stage {
             .group_metadata()
             .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidGroupId))?;
         let offsets = next_offsets(batch)?;
+        // The commit step alone (`customs_<service>_transaction_finish_seconds`):
+        // the offsets join the transaction, then the coordinator commits it.
+        let finishing = Instant::now();
         producer.send_offsets_to_transaction(&offsets, &metadata, TXN_TIMEOUT)?;
         commit_with_retries(producer)?;
+        tally.finish = finishing.elapsed();
         Ok((tally, offsets))
     }
 }

@@ -21,6 +21,7 @@ pub(crate) struct StageMetrics {
     committed: Counter,
     pub(crate) aborted: Counter,
     commit_seconds: Histogram,
+    finish_seconds: Histogram,
     service: &'static str,
 }
 
@@ -39,13 +40,17 @@ impl StageMetrics {
             commit_seconds: metrics::histogram!(format!(
                 "customs_{service}_transaction_commit_duration_seconds"
             )),
+            finish_seconds: metrics::histogram!(format!(
+                "customs_{service}_transaction_finish_seconds"
+            )),
             service,
         }
     }
 
     /// Adds a committed batch's tally: metrics count what became visible,
     /// never work that an aborted transaction threw away. `whole` runs from
-    /// the batch's first record to the commit.
+    /// the batch's first record to the commit, `tally.finish` is the commit
+    /// step alone.
     pub(crate) fn committed(&self, tally: &BatchTally, whole: Duration) {
         self.consumed.increment(tally.consumed);
         self.published.increment(tally.published);
@@ -57,6 +62,7 @@ impl StageMetrics {
         }
         self.committed.increment(1);
         self.commit_seconds.record(whole.as_secs_f64());
+        self.finish_seconds.record(tally.finish.as_secs_f64());
     }
 }
 
@@ -67,4 +73,6 @@ pub(crate) struct BatchTally {
     pub(crate) published: u64,
     pub(crate) diverted: u64,
     pub(crate) rejected: Vec<RejectReason>,
+    /// Time spent in `send_offsets_to_transaction` + `commit_transaction`.
+    pub(crate) finish: Duration,
 }
