@@ -55,6 +55,8 @@ pub fn run(
     shared.set_positions(starts);
     consumer.assign(&assignment)?;
     tracing::info!(%topic, ?targets, "restoring the statistics view from the changelog");
+    // Exported at 0 from the start, so `rate()` and alerts see the series.
+    let _registered = metrics::counter!("customs_aggregate_changelog_errors_total");
     shared.set_restore_targets(targets);
     let idle_ms = shared.statistics.idle_timeout.as_millis() as i64;
     let mut batch = Vec::with_capacity(MAX_APPLY_BATCH);

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use customs_domain::CodeTables;
 use customs_domain::parse::{ParseLimits, parse_message};
+use customs_domain::{CodeTables, MessageType};
 use customs_kafka::{Output, Record, Transform};
 use customs_proto::v1;
 use prost::Message;
@@ -24,6 +24,10 @@ pub struct IngestTransform {
 impl IngestTransform {
     /// A transform over the given code tables.
     pub fn new(tables: CodeTables, limits: ParseLimits) -> Self {
+        // Every message type's series exists from the start, at 0.
+        for message_type in MessageType::ALL {
+            let _registered = metrics::counter!("customs_ingest_events_total", "message_type" => message_type.as_str());
+        }
         IngestTransform {
             tables,
             limits,

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use customs_domain::{Direction, TradeCategory};
 use rust_decimal::Decimal;
 
 /// Currencies the value counter is kept in.
@@ -39,6 +40,21 @@ pub(crate) struct NormalizeTally {
 }
 
 impl NormalizeTally {
+    /// An empty tally; registers every series at 0 (the labels are closed
+    /// sets), so `rate()` and the dashboard see them before the first hit.
+    pub(crate) fn new() -> Self {
+        for category in TradeCategory::ALL.map(TradeCategory::as_str) {
+            for direction in [Direction::Import, Direction::Export].map(Direction::as_str) {
+                let _classified = metrics::counter!("customs_normalize_declarations_classified_total", "category" => category, "direction" => direction);
+                let _flagged = metrics::counter!("customs_normalize_declarations_flagged_total", "category" => category, "direction" => direction);
+            }
+            for currency in CURRENCIES {
+                let _value = metrics::counter!("customs_normalize_value_processed_total", "category" => category, "currency" => currency);
+            }
+        }
+        NormalizeTally::default()
+    }
+
     /// One classified declaration in the open transaction.
     pub(crate) fn record(
         &mut self,

@@ -24,7 +24,7 @@ impl NormalizeTransform {
     pub fn new(tables: CodeTables) -> Self {
         NormalizeTransform {
             tables,
-            tally: NormalizeTally::default(),
+            tally: NormalizeTally::new(),
         }
     }
 
