@@ -121,7 +121,14 @@ fn apply(shared: &Shared, batch: &[rdkafka::message::OwnedMessage], idle_ms: i64
             };
             if let Err(error) = result {
                 metrics::counter!("customs_aggregate_changelog_errors_total").increment(1);
-                tracing::error!(%error, partition = message.partition(), offset = message.offset(), "changelog record skipped");
+                // The error can quote a key, which holds a declaration id:
+                // ids are logged at debug only.
+                tracing::error!(
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    "changelog record skipped"
+                );
+                tracing::debug!(%error, partition = message.partition(), offset = message.offset(), "changelog record skipped");
             }
         }
         view.update_watermark(now, idle_ms);

@@ -46,6 +46,15 @@ impl Transform for IngestTransform {
                     offset: record.offset,
                 };
                 for event in &events {
+                    // Ids only at debug (docs: README "Logs"); no personal
+                    // data exists past the parser to log.
+                    tracing::debug!(
+                        declaration_id = event.id(),
+                        message_type = event.message_type().as_str(),
+                        partition = record.partition,
+                        offset = record.offset,
+                        "event parsed"
+                    );
                     *self
                         .pending_events
                         .entry(event.message_type().as_str())
@@ -60,10 +69,20 @@ impl Transform for IngestTransform {
                     });
                 }
             }
-            Err(rejection) => outputs.push(Output::DeadLetter {
-                reason: rejection.reason,
-                detail: rejection.detail,
-            }),
+            Err(rejection) => {
+                // The detail may name the declaration, never personal data.
+                tracing::debug!(
+                    reason = %rejection.reason,
+                    detail = %rejection.detail,
+                    partition = record.partition,
+                    offset = record.offset,
+                    "raw message rejected"
+                );
+                outputs.push(Output::DeadLetter {
+                    reason: rejection.reason,
+                    detail: rejection.detail,
+                });
+            }
         }
     }
 
