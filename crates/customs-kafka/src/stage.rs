@@ -39,9 +39,10 @@ use crate::config::KafkaConfig;
 use crate::dead_letter;
 use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, StageContext};
 use crate::stage_metrics::{BatchTally, StageMetrics};
+use crate::stage_txn::{await_deliveries, commit_with_retries, is_fatal, next_offsets, send};
 
 /// Timeout of transaction coordinator calls.
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Consecutive aborted batches after which the stage gives up (fatal).
 const MAX_CONSECUTIVE_ABORTS: u32 = 10;
 
@@ -482,71 +483,6 @@ fn ingested_at(message: &OwnedMessage) -> Option<i64> {
         .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse().ok())
 }
 
-/// Enqueues a record, waiting while the local queue is full.
-fn send<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, K, P>,
-) -> Result<(), KafkaError> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                record = returned;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((err, _)) => return Err(err),
-        }
-    }
-}
-
-/// Waits, at most `timeout`, until the broker has acknowledged every record
-/// sent so far, checking every millisecond.
-///
-/// Only a shortcut: `commit_transaction` flushes before it commits anyway,
-/// so delivery and exactly-once do not depend on it (a failed delivery
-/// still makes the commit fail and the batch abort). But that flush took a
-/// fixed ~90-100 ms per transaction here (rdkafka's `ThreadedProducer`
-/// serves delivery reports on its own polling thread), while the
-/// acknowledgements arrive within a few milliseconds: measured on the local
-/// broker, ingest's commit step went from 91 ms to 7 ms per transaction.
-fn await_deliveries(producer: &ThreadedProducer<DefaultProducerContext>, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while producer.in_flight_count() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn commit_with_retries(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-) -> Result<(), KafkaError> {
-    let mut attempts = 0;
-    loop {
-        match producer.commit_transaction(TXN_TIMEOUT) {
-            Err(KafkaError::Transaction(err)) if err.is_retriable() && attempts < 5 => {
-                attempts += 1;
-                tracing::warn!(error = %err, attempts, "commit retriable error, retrying");
-            }
-            other => return other,
-        }
-    }
-}
-
-/// The next offset to consume per partition: one past the batch's last record.
-fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, KafkaError> {
-    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for message in batch {
-        let entry = last
-            .entry((message.topic(), message.partition()))
-            .or_insert(message.offset());
-        *entry = (*entry).max(message.offset());
-    }
-    let mut offsets = TopicPartitionList::with_capacity(last.len());
-    for ((topic, partition), offset) in last {
-        offsets.add_partition_offset(topic, partition, Offset::Offset(offset + 1))?;
-    }
-    Ok(offsets)
-}
-
 /// Seeks every partition of an aborted batch back to its first record.
 fn rewind(consumer: &BaseConsumer<StageContext>, batch: &[OwnedMessage]) {
     let mut first: BTreeMap<(&str, i32), i64> = BTreeMap::new();
@@ -567,12 +503,5 @@ fn rewind(consumer: &BaseConsumer<StageContext>, batch: &[OwnedMessage]) {
             // resumes from the committed offset, which is what we want.
             tracing::warn!(%topic, partition, error = %err, "rewind failed");
         }
-    }
-}
-
-fn is_fatal(err: &KafkaError) -> bool {
-    match err {
-        KafkaError::Transaction(inner) => inner.is_fatal(),
-        _ => false,
     }
 }
