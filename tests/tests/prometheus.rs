@@ -227,6 +227,10 @@ async fn observed_counts(port: u16) -> anyhow::Result<BTreeMap<String, f64>> {
     let by_category =
         "sum by (category, direction) (customs_normalize_declarations_classified_total)";
     for series in query(port, by_category).await? {
+        // Every category/direction series exists from the start, at 0.
+        if sample(&series) == 0.0 {
+            continue;
+        }
         let labels = &series["metric"];
         let key = format!(
             "classified {}/{}",

@@ -55,6 +55,8 @@ pub fn run(
     shared.set_positions(starts);
     consumer.assign(&assignment)?;
     tracing::info!(%topic, ?targets, "restoring the statistics view from the changelog");
+    // Exported at 0 from the start, so `rate()` and alerts see the series.
+    let _registered = metrics::counter!("customs_aggregate_changelog_errors_total");
     shared.set_restore_targets(targets);
     let idle_ms = shared.statistics.idle_timeout.as_millis() as i64;
     let mut batch = Vec::with_capacity(MAX_APPLY_BATCH);
@@ -123,7 +125,14 @@ fn apply(shared: &Shared, batch: &[rdkafka::message::OwnedMessage], idle_ms: i64
             };
             if let Err(error) = result {
                 metrics::counter!("customs_aggregate_changelog_errors_total").increment(1);
-                tracing::error!(%error, partition = message.partition(), offset = message.offset(), "changelog record skipped");
+                // The error can quote a key, which holds a declaration id:
+                // ids are logged at debug only.
+                tracing::error!(
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    "changelog record skipped"
+                );
+                tracing::debug!(%error, partition = message.partition(), offset = message.offset(), "changelog record skipped");
             }
         }
         view.update_watermark(now, idle_ms);

@@ -1,7 +1,14 @@
 //! The ingest transform: raw bytes → `customs.v1.Event`s or one dead letter.
+//!
+//! Pure per record, apart from the count of events by message type, which
+//! waits for its transaction: the stage's `committed` hook adds it to
+//! `customs_ingest_events_total`, `aborted` drops it (the records are read
+//! again), so the counter equals the events that became visible.
 
-use customs_domain::CodeTables;
+use std::collections::BTreeMap;
+
 use customs_domain::parse::{ParseLimits, parse_message};
+use customs_domain::{CodeTables, MessageType};
 use customs_kafka::{Output, Record, Transform};
 use customs_proto::v1;
 use prost::Message;
@@ -10,12 +17,22 @@ use prost::Message;
 pub struct IngestTransform {
     tables: CodeTables,
     limits: ParseLimits,
+    /// Events by message type in the open transaction.
+    pending_events: BTreeMap<&'static str, u64>,
 }
 
 impl IngestTransform {
     /// A transform over the given code tables.
     pub fn new(tables: CodeTables, limits: ParseLimits) -> Self {
-        IngestTransform { tables, limits }
+        // Every message type's series exists from the start, at 0.
+        for message_type in MessageType::ALL {
+            let _registered = metrics::counter!("customs_ingest_events_total", "message_type" => message_type.as_str());
+        }
+        IngestTransform {
+            tables,
+            limits,
+            pending_events: BTreeMap::new(),
+        }
     }
 }
 
@@ -29,8 +46,19 @@ impl Transform for IngestTransform {
                     offset: record.offset,
                 };
                 for event in &events {
-                    metrics::counter!("customs_ingest_events_total", "message_type" => event.message_type().as_str())
-                        .increment(1);
+                    // Ids only at debug (docs: README "Logs"); no personal
+                    // data exists past the parser to log.
+                    tracing::debug!(
+                        declaration_id = event.id(),
+                        message_type = event.message_type().as_str(),
+                        partition = record.partition,
+                        offset = record.offset,
+                        "event parsed"
+                    );
+                    *self
+                        .pending_events
+                        .entry(event.message_type().as_str())
+                        .or_default() += 1;
                     let message = v1::Event {
                         kind: Some(v1::event::Kind::from(event)),
                         source: Some(source.clone()),
@@ -41,11 +69,32 @@ impl Transform for IngestTransform {
                     });
                 }
             }
-            Err(rejection) => outputs.push(Output::DeadLetter {
-                reason: rejection.reason,
-                detail: rejection.detail,
-            }),
+            Err(rejection) => {
+                // The detail may name the declaration, never personal data.
+                tracing::debug!(
+                    reason = %rejection.reason,
+                    detail = %rejection.detail,
+                    partition = record.partition,
+                    offset = record.offset,
+                    "raw message rejected"
+                );
+                outputs.push(Output::DeadLetter {
+                    reason: rejection.reason,
+                    detail: rejection.detail,
+                });
+            }
         }
+    }
+
+    fn committed(&mut self) {
+        for (message_type, count) in std::mem::take(&mut self.pending_events) {
+            metrics::counter!("customs_ingest_events_total", "message_type" => message_type)
+                .increment(count);
+        }
+    }
+
+    fn aborted(&mut self) {
+        self.pending_events.clear();
     }
 }
 

@@ -3,6 +3,9 @@
 //! - [`config`]: client settings every service embeds in its own config.
 //! - [`stage`]: the transactional consume → transform → produce loop that
 //!   ingest and normalize run; dead letters are produced in the same transaction.
+//!   Its consumer context (`stage_context`: rebalances, consumer lag from
+//!   librdkafka statistics), its committed-work metrics (`stage_metrics`)
+//!   and its transaction steps (`stage_txn`) are private modules of their own.
 //! - [`reader`]: a read-committed reader of a whole topic, for state rebuilt
 //!   from a topic (the aggregate).
 //! - [`admin`]: idempotent topic creation.
@@ -15,6 +18,9 @@ pub mod config;
 pub mod dead_letter;
 pub mod reader;
 pub mod stage;
+mod stage_context;
+mod stage_metrics;
+mod stage_txn;
 
 pub use config::{KafkaConfig, TopicsConfig};
 pub use rdkafka::error::KafkaError;

@@ -25,23 +25,24 @@
 //! next owner.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use customs_domain::RejectReason;
-use metrics::{Counter, Histogram};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
 use crate::dead_letter;
+use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, StageContext};
+use crate::stage_metrics::{BatchTally, StageMetrics};
+use crate::stage_txn::{await_deliveries, commit_with_retries, is_fatal, next_offsets, send};
 
 /// Timeout of transaction coordinator calls.
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Consecutive aborted batches after which the stage gives up (fatal).
 const MAX_CONSECUTIVE_ABORTS: u32 = 10;
 
@@ -167,82 +168,6 @@ pub struct StageTopics {
     pub dead_letter: String,
 }
 
-/// Remembers revocations that happen inside `poll`.
-#[derive(Default)]
-struct RebalanceContext {
-    revoked: Mutex<Vec<(String, i32)>>,
-}
-
-impl ClientContext for RebalanceContext {}
-
-impl ConsumerContext for RebalanceContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(partitions) = rebalance {
-            let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
-            for element in partitions.elements() {
-                revoked.push((element.topic().to_owned(), element.partition()));
-            }
-            tracing::info!(num_partitions = partitions.count(), "partitions revoked");
-        }
-    }
-}
-
-/// Per-service counters, registered once.
-struct StageMetrics {
-    consumed: Counter,
-    published: Counter,
-    dead_letters: Counter,
-    diverted: Counter,
-    committed: Counter,
-    aborted: Counter,
-    commit_seconds: Histogram,
-    service: &'static str,
-}
-
-impl StageMetrics {
-    fn new(service: &'static str) -> Self {
-        for reason in RejectReason::ALL {
-            let _registered = metrics::counter!(format!("customs_{service}_messages_rejected_total"), "reason" => reason.as_str());
-        }
-        StageMetrics {
-            consumed: metrics::counter!(format!("customs_{service}_messages_consumed_total")),
-            published: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "data"),
-            dead_letters: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "dead_letter"),
-            diverted: metrics::counter!(format!("customs_{service}_messages_produced_total"), "output" => "late"),
-            committed: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "committed"),
-            aborted: metrics::counter!(format!("customs_{service}_transactions_total"), "outcome" => "aborted"),
-            commit_seconds: metrics::histogram!(format!(
-                "customs_{service}_transaction_commit_duration_seconds"
-            )),
-            service,
-        }
-    }
-
-    /// Adds a committed batch's tally: metrics count what became visible,
-    /// never work that an aborted transaction threw away.
-    fn committed(&self, tally: &BatchTally, started: Instant) {
-        self.consumed.increment(tally.consumed);
-        self.published.increment(tally.published);
-        self.dead_letters
-            .increment(tally.rejected.len() as u64 - tally.diverted);
-        self.diverted.increment(tally.diverted);
-        for reason in &tally.rejected {
-            metrics::counter!(format!("customs_{}_messages_rejected_total", self.service), "reason" => reason.as_str()).increment(1);
-        }
-        self.committed.increment(1);
-        self.commit_seconds.record(started.elapsed().as_secs_f64());
-    }
-}
-
-/// What one transaction did, applied to the metrics only once it commits.
-#[derive(Default)]
-struct BatchTally {
-    consumed: u64,
-    published: u64,
-    diverted: u64,
-    rejected: Vec<RejectReason>,
-}
-
 /// A configured consume → transform → produce stage.
 pub struct Stage {
     service: &'static str,
@@ -289,9 +214,12 @@ impl Stage {
         shutdown: &CancellationToken,
     ) -> Result<(), StageError> {
         let metrics = StageMetrics::new(self.service);
-        let consumer: BaseConsumer<RebalanceContext> = self
-            .config
-            .client_config()
+        let mut consumer_config = self.config.client_config();
+        if consumer_config.get("statistics.interval.ms").is_none() {
+            // Statistics feed the consumer lag gauge (see `stage_context`).
+            consumer_config.set("statistics.interval.ms", DEFAULT_STATISTICS_INTERVAL_MS);
+        }
+        let consumer: BaseConsumer<StageContext> = consumer_config
             .set("group.id", &self.config.group_id)
             // Static membership (KIP-345): a restarted instance takes its
             // partitions back at once instead of waiting out a rebalance.
@@ -303,7 +231,7 @@ impl Stage {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
-            .create_with_context(RebalanceContext::default())
+            .create_with_context(StageContext::new(self.service))
             .map_err(StageError::Setup)?;
         consumer
             .subscribe(&[&self.topics.input])
@@ -311,6 +239,8 @@ impl Stage {
         let producer: ThreadedProducer<DefaultProducerContext> = self
             .config
             .client_config()
+            // The default producer context would log every statistics report.
+            .remove("statistics.interval.ms")
             .set("transactional.id", &self.config.transactional_id)
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
@@ -330,10 +260,11 @@ impl Stage {
             transform.prepare(&batch_partitions(&batch));
             let started = Instant::now();
             match self.run_transaction(&consumer, &producer, &batch, &mut transform) {
-                Ok(tally) => {
+                Ok((tally, offsets)) => {
                     consecutive_aborts = 0;
                     transform.committed();
-                    metrics.committed(&tally, started);
+                    consumer.context().batch_done(Some(&offsets));
+                    metrics.committed(&tally, started.elapsed());
                 }
                 Err(err) if is_fatal(&err) => return Err(StageError::Fatal(err)),
                 Err(err) => {
@@ -347,6 +278,7 @@ impl Stage {
                         return Err(StageError::Fatal(abort_err));
                     }
                     rewind(&consumer, &batch);
+                    consumer.context().batch_done(None);
                     if consecutive_aborts >= MAX_CONSECUTIVE_ABORTS {
                         return Err(StageError::TooManyAborts(consecutive_aborts, err));
                     }
@@ -362,31 +294,37 @@ impl Stage {
     /// shutdown. No transaction is open here, so rebalances are safe.
     fn collect_batch(
         &self,
-        consumer: &BaseConsumer<RebalanceContext>,
+        consumer: &BaseConsumer<StageContext>,
         shutdown: &CancellationToken,
         transform: &mut impl Transform,
     ) -> Vec<OwnedMessage> {
         let deadline = Instant::now() + self.config.commit_interval;
         let mut batch = Vec::new();
+        // Partitions with records in `batch`, for the lag gauge.
+        let mut in_batch: Vec<(String, i32)> = Vec::new();
         while batch.len() < self.config.max_batch_records && !shutdown.is_cancelled() {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 break;
             }
             match consumer.poll(remaining.min(Duration::from_millis(50))) {
-                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Ok(message)) => {
+                    let partition = message.partition();
+                    if !in_batch
+                        .iter()
+                        .any(|(t, p)| *p == partition && t == message.topic())
+                    {
+                        consumer.context().in_batch(message.topic(), partition);
+                        in_batch.push((message.topic().to_owned(), partition));
+                    }
+                    batch.push(message.detach());
+                }
                 Some(Err(err)) => {
                     tracing::warn!(service = self.service, error = %err, "consumer error")
                 }
                 None => {}
             }
-            let revoked = std::mem::take(
-                &mut *consumer
-                    .context()
-                    .revoked
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner),
-            );
+            let revoked = consumer.context().take_revoked();
             if !revoked.is_empty() {
                 batch.retain(|m| {
                     !revoked
@@ -401,11 +339,11 @@ impl Stage {
 
     fn run_transaction(
         &self,
-        consumer: &BaseConsumer<RebalanceContext>,
+        consumer: &BaseConsumer<StageContext>,
         producer: &ThreadedProducer<DefaultProducerContext>,
         batch: &[OwnedMessage],
         transform: &mut impl Transform,
-    ) -> Result<BatchTally, KafkaError> {
+    ) -> Result<(BatchTally, TopicPartitionList), KafkaError> {
         let mut tally = BatchTally::default();
         let mut outputs = Vec::new();
         producer.begin_transaction()?;
@@ -504,9 +442,15 @@ impl Stage {
         let metadata = consumer
             .group_metadata()
             .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidGroupId))?;
-        producer.send_offsets_to_transaction(&next_offsets(batch)?, &metadata, TXN_TIMEOUT)?;
+        let offsets = next_offsets(batch)?;
+        // The commit step alone (`customs_<service>_transaction_finish_seconds`):
+        // the offsets join the transaction, then the coordinator commits it.
+        let finishing = Instant::now();
+        await_deliveries(producer, TXN_TIMEOUT);
+        producer.send_offsets_to_transaction(&offsets, &metadata, TXN_TIMEOUT)?;
         commit_with_retries(producer)?;
-        Ok(tally)
+        tally.finish = finishing.elapsed();
+        Ok((tally, offsets))
     }
 }
 
@@ -539,56 +483,8 @@ fn ingested_at(message: &OwnedMessage) -> Option<i64> {
         .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse().ok())
 }
 
-/// Enqueues a record, waiting while the local queue is full.
-fn send<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, K, P>,
-) -> Result<(), KafkaError> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                record = returned;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((err, _)) => return Err(err),
-        }
-    }
-}
-
-fn commit_with_retries(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-) -> Result<(), KafkaError> {
-    let mut attempts = 0;
-    loop {
-        match producer.commit_transaction(TXN_TIMEOUT) {
-            Err(KafkaError::Transaction(err)) if err.is_retriable() && attempts < 5 => {
-                attempts += 1;
-                tracing::warn!(error = %err, attempts, "commit retriable error, retrying");
-            }
-            other => return other,
-        }
-    }
-}
-
-/// The next offset to consume per partition: one past the batch's last record.
-fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, KafkaError> {
-    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for message in batch {
-        let entry = last
-            .entry((message.topic(), message.partition()))
-            .or_insert(message.offset());
-        *entry = (*entry).max(message.offset());
-    }
-    let mut offsets = TopicPartitionList::with_capacity(last.len());
-    for ((topic, partition), offset) in last {
-        offsets.add_partition_offset(topic, partition, Offset::Offset(offset + 1))?;
-    }
-    Ok(offsets)
-}
-
 /// Seeks every partition of an aborted batch back to its first record.
-fn rewind(consumer: &BaseConsumer<RebalanceContext>, batch: &[OwnedMessage]) {
+fn rewind(consumer: &BaseConsumer<StageContext>, batch: &[OwnedMessage]) {
     let mut first: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for message in batch {
         let entry = first
@@ -607,12 +503,5 @@ fn rewind(consumer: &BaseConsumer<RebalanceContext>, batch: &[OwnedMessage]) {
             // resumes from the committed offset, which is what we want.
             tracing::warn!(%topic, partition, error = %err, "rewind failed");
         }
-    }
-}
-
-fn is_fatal(err: &KafkaError) -> bool {
-    match err {
-        KafkaError::Transaction(inner) => inner.is_fatal(),
-        _ => false,
     }
 }

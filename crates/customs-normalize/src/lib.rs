@@ -14,6 +14,7 @@
 //! topics (see `customs_kafka::stage`).
 
 mod config;
+mod tally;
 mod transform;
 
 pub use config::Config;

@@ -1,4 +1,8 @@
 //! The normalize transform: `Event` → `ClassifiedEvent` or a dead letter.
+//!
+//! Pure per record, apart from the per-transaction [`NormalizeTally`] of
+//! its counters, which follows the transaction's fate through the stage's
+//! `committed` / `aborted` hooks.
 
 use customs_domain::{
     ClassifiedDeclaration, CodeTables, Declaration, Event, RejectReason, Rejection, classify, value,
@@ -7,28 +11,33 @@ use customs_kafka::{Output, Record, Transform};
 use customs_proto::v1;
 use prost::Message;
 
+use crate::tally::NormalizeTally;
+
 /// Decodes, classifies, values and re-encodes one event.
 pub struct NormalizeTransform {
     tables: CodeTables,
+    tally: NormalizeTally,
 }
 
 impl NormalizeTransform {
     /// A transform over the given code tables.
     pub fn new(tables: CodeTables) -> Self {
-        NormalizeTransform { tables }
+        NormalizeTransform {
+            tables,
+            tally: NormalizeTally::new(),
+        }
     }
 
-    fn classified(&self, declaration: Declaration) -> Result<ClassifiedDeclaration, Rejection> {
+    fn classified(&mut self, declaration: Declaration) -> Result<ClassifiedDeclaration, Rejection> {
         let classification = classify(&declaration, &self.tables)?;
         let valuation = value(&declaration, &self.tables)?;
-        let category = classification.category.as_str();
-        let direction = declaration.direction.as_str();
-        metrics::counter!("customs_normalize_declarations_classified_total", "category" => category, "direction" => direction)
-            .increment(1);
-        if classification.flag.is_some() {
-            metrics::counter!("customs_normalize_declarations_flagged_total", "category" => category, "direction" => direction)
-                .increment(1);
-        }
+        self.tally.record(
+            classification.category.as_str(),
+            declaration.direction.as_str(),
+            classification.flag.is_some(),
+            valuation.total_cny,
+            valuation.total_usd,
+        );
         Ok(ClassifiedDeclaration {
             declaration,
             classification,
@@ -82,6 +91,14 @@ impl Transform for NormalizeTransform {
             key,
             payload: message.encode_to_vec(),
         });
+    }
+
+    fn committed(&mut self) {
+        self.tally.committed();
+    }
+
+    fn aborted(&mut self) {
+        self.tally.aborted();
     }
 }
 
