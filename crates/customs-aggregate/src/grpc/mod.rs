@@ -139,6 +139,8 @@ pub async fn serve(
     api: &ApiConfig,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    // Exported from the start, so dashboards and alerts see 0, not nothing.
+    metrics::gauge!("customs_aggregate_subscribers").set(0.0);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_not_serving::<StatsServiceServer<Stats>>().await;
     {
