@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
 use crate::dead_letter;
-use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, StageContext};
+use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, LeavingConsumer, StageContext};
 use crate::stage_metrics::{BatchTally, StageMetrics};
 use crate::stage_txn::{await_deliveries, commit_with_retries, is_fatal, next_offsets, send};
 
@@ -233,6 +233,7 @@ impl Stage {
             .set("isolation.level", "read_committed")
             .create_with_context(StageContext::new(self.service))
             .map_err(StageError::Setup)?;
+        let consumer = LeavingConsumer(consumer);
         consumer
             .subscribe(&[&self.topics.input])
             .map_err(StageError::Setup)?;

@@ -169,6 +169,43 @@ impl ConsumerContext for StageContext {
     }
 }
 
+/// The stage's consumer, which leaves its group before it is dropped.
+///
+/// Dropping a consumer closes it, and librdkafka can hang for ever in
+/// `rd_kafka_assign` when a rebalance event is still queued at close
+/// (confluentinc/librdkafka#4884): a stage stopped right after joining hung
+/// its service's shutdown. Unsubscribing and polling the revocation through
+/// first leaves nothing queued for the close.
+pub(crate) struct LeavingConsumer(pub(crate) rdkafka::consumer::BaseConsumer<StageContext>);
+
+impl std::ops::Deref for LeavingConsumer {
+    type Target = rdkafka::consumer::BaseConsumer<StageContext>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for LeavingConsumer {
+    fn drop(&mut self) {
+        use rdkafka::consumer::Consumer;
+        self.0.unsubscribe();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            // Records polled here are uncommitted: the next owner reads them.
+            let idle = self.0.poll(std::time::Duration::from_millis(50)).is_none();
+            let unassigned = self
+                .0
+                .assignment()
+                .map(|assignment| assignment.count() == 0)
+                .unwrap_or(true);
+            if idle && unassigned {
+                break;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
