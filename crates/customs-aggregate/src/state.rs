@@ -123,6 +123,17 @@ impl Shared {
         self.advanced.notify_all();
     }
 
+    /// Waits up to `timeout` until no partition is restoring; returns
+    /// whether none is.
+    pub fn wait_restored(&self, timeout: Duration) -> bool {
+        let guard = self.progress();
+        let (guard, _) = self
+            .advanced
+            .wait_timeout_while(guard, timeout, |progress| !progress.restoring().is_empty())
+            .unwrap_or_else(PoisonError::into_inner);
+        guard.restoring().is_empty()
+    }
+
     /// Waits up to `timeout` until the view has read `partition` up to
     /// `offset`; returns whether it has.
     pub fn wait_for(&self, partition: i32, offset: i64, timeout: Duration) -> bool {

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use customs_domain::lifecycle::{Entry, lifecycle_key};
-use customs_domain::stats::cell::cells_of;
+use customs_domain::stats::Minute;
+use customs_domain::stats::cell::{Cells, cells_of, merge_cells};
 use customs_domain::stats::time::{day_start, parse_minute};
-use customs_domain::stats::{CellKey, Measures, Minute};
 use customs_domain::{ClassifiedDeclaration, Receipt, RejectReason};
 use customs_kafka::stage::now_ms;
 use customs_kafka::{KafkaConfig, Output, Record, Transform};
@@ -44,24 +44,11 @@ use crate::state::Shared;
 /// transaction stays small.
 const MAX_SEALED_PER_SCAN: usize = 5_000;
 
-/// The cells of a sealed record.
-type Cells = Vec<(CellKey, Measures)>;
-
 /// Housekeeping outputs waiting for their partition's next record.
 struct Housework {
     expire: Vec<String>,
     seal: Vec<String>,
     sealed: Vec<(Minute, Cells)>,
-}
-
-/// Adds `more` into `cells`, cell by cell.
-fn merge(cells: &mut Cells, more: Cells) {
-    for (key, measures) in more {
-        match cells.iter_mut().find(|(existing, _)| *existing == key) {
-            Some((_, cell)) => cell.add(&measures, 1),
-            None => cells.push((key, measures)),
-        }
-    }
 }
 
 /// The aggregate's transform.
@@ -75,14 +62,14 @@ pub struct Owner {
     /// Changes of the open transaction, by identity.
     entries: HashMap<String, (i32, Option<Entry>)>,
     summaries: HashMap<String, Vec<String>>,
-    marks: HashMap<i32, Minute>,
     /// Raw-record timestamp and ingest time of each record in the transaction.
     times: Vec<(Option<i64>, i64)>,
     num_late: u64,
     num_expired: u64,
-    /// The view's partition watermarks and global watermark when the
-    /// transaction began.
+    /// Partition watermarks: the view's when the transaction began, moved
+    /// on by the transaction's own events (applied to the view on commit).
     batch_marks: BTreeMap<i32, Minute>,
+    /// The view's global watermark when the transaction began.
     batch_global: Option<Minute>,
     /// Housekeeping by partition, emitted with that partition's next record.
     housework: HashMap<i32, Housework>,
@@ -110,7 +97,6 @@ impl Owner {
             ready: HashSet::new(),
             entries: HashMap::new(),
             summaries: HashMap::new(),
-            marks: HashMap::new(),
             times: Vec::new(),
             num_late: 0,
             num_expired: 0,
@@ -171,22 +157,7 @@ impl Owner {
     /// this transaction's, so the decision never waits for a commit.
     fn horizon(&self) -> Option<Minute> {
         let lateness = (self.shared.statistics.allowed_lateness.as_secs() / 60) as Minute;
-        let local = self
-            .batch_marks
-            .iter()
-            .map(|(partition, minute)| {
-                self.marks
-                    .get(partition)
-                    .map_or(*minute, |pending| (*pending).max(*minute))
-            })
-            .chain(
-                self.marks
-                    .iter()
-                    .filter(|(partition, _)| !self.batch_marks.contains_key(partition))
-                    .map(|(_, minute)| *minute),
-            )
-            .filter(|minute| *minute != Minute::MIN)
-            .min();
+        let local = self.batch_marks.values().copied().min();
         let watermark = self.batch_global.max(local)?;
         Some(watermark - lateness)
     }
@@ -209,7 +180,7 @@ impl Owner {
                     "classified event without kind".to_owned(),
                 )
             })?;
-        let (key, event_at, next) = match kind {
+        let (key, event_at, current, next) = match kind {
             v1::classified_event::Kind::Declaration(wire) => {
                 let classified = ClassifiedDeclaration::try_from(wire)
                     .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?;
@@ -219,14 +190,21 @@ impl Owner {
                     .declared_at
                     .clone()
                     .unwrap_or_default();
-                let next = self.current(&key).record_declaration(&classified);
-                (key, at, next)
+                let current = self.current(&key);
+                let next = current.record_declaration(&classified);
+                (key, at, current, next)
             }
             v1::classified_event::Kind::Receipt(wire) => {
                 let receipt = Receipt::try_from(wire)
                     .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?;
-                let next = self.current(&receipt.guid).record_receipt(&receipt);
-                (receipt.guid.clone(), receipt.returned_at.clone(), next)
+                let current = self.current(&receipt.guid);
+                let next = current.record_receipt(&receipt);
+                (
+                    receipt.guid.clone(),
+                    receipt.returned_at.clone(),
+                    current,
+                    next,
+                )
             }
             v1::classified_event::Kind::SummaryResult(wire) => {
                 let summary: customs_domain::SummaryResult = wire.into();
@@ -248,7 +226,6 @@ impl Owner {
                 format!("event time {event_at:?} is not a time"),
             )
         })?;
-        let current = self.current(&key);
         if next == current {
             // Nothing changed: a re-sent event.
             return Ok(());
@@ -287,10 +264,9 @@ impl Owner {
         }
         outputs.push(self.send_entry(record.partition, &key, Some(&next)));
         self.entries.insert(key, (record.partition, Some(next)));
-        let mark = self.marks.entry(record.partition).or_insert(Minute::MIN);
-        let known = self.batch_marks.get(&record.partition).copied();
-        if event_minute > *mark && known.is_none_or(|known| event_minute > known) {
-            *mark = event_minute;
+        let mark = self.batch_marks.get(&record.partition).copied();
+        if mark.is_none_or(|mark| event_minute > mark) {
+            self.batch_marks.insert(record.partition, event_minute);
             outputs.push(self.send(
                 record.partition,
                 &Change::Watermark(record.partition, event_minute),
@@ -300,17 +276,14 @@ impl Owner {
     }
 
     fn send_entry(&self, partition: i32, key: &str, entry: Option<&Entry>) -> Output {
-        let (key, payload) = crate::changelog::encode_entry(key, entry);
-        Output::Send {
-            topic: self.changelog.clone(),
-            partition: Some(partition),
-            key,
-            payload,
-        }
+        self.to_changelog(partition, crate::changelog::encode_entry(key, entry))
     }
 
     fn send(&self, partition: i32, change: &Change) -> Output {
-        let (key, payload) = change.encode();
+        self.to_changelog(partition, change.encode())
+    }
+
+    fn to_changelog(&self, partition: i32, (key, payload): (Vec<u8>, Option<Vec<u8>>)) -> Output {
         Output::Send {
             topic: self.changelog.clone(),
             partition: Some(partition),
@@ -366,7 +339,7 @@ impl Owner {
                 let cells = days
                     .entry(day)
                     .or_insert_with(|| view.sealed(*partition, day).to_vec());
-                merge(cells, cells_of(counted));
+                merge_cells(cells, cells_of(counted));
             }
             if !expire.is_empty() || !seal.is_empty() {
                 self.housework.insert(
@@ -384,7 +357,6 @@ impl Owner {
     fn clear(&mut self) {
         self.entries.clear();
         self.summaries.clear();
-        self.marks.clear();
         self.times.clear();
         self.num_late = 0;
         self.num_expired = 0;
@@ -425,9 +397,9 @@ impl Transform for Owner {
     fn prepare(&mut self, partitions: &[(String, i32)]) {
         // The first batch waits for the whole view: watermarks of every
         // partition take part in lateness decisions.
-        while !self.shared.progress().restoring().is_empty() && !self.shutdown.is_cancelled() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        while !self.shared.wait_restored(Duration::from_millis(200))
+            && !self.shutdown.is_cancelled()
+        {}
         for (_, partition) in partitions {
             if !self.ready.contains(partition) {
                 self.restore(*partition);
@@ -459,8 +431,9 @@ impl Transform for Owner {
                     tracing::error!(error = %err, "committed summary not applied to the view");
                 }
             }
-            for (partition, minute) in self.marks.drain() {
-                view.observe_watermark(partition, minute, now);
+            // Only partitions this transaction moved on advance.
+            for (partition, minute) in &self.batch_marks {
+                view.observe_watermark(*partition, *minute, now);
             }
             view.update_watermark(now, idle_ms);
             metrics::gauge!("customs_aggregate_state_entries").set(view.num_entries() as f64);

@@ -122,16 +122,35 @@ impl Measures {
     }
 }
 
-/// The cells of a contribution, merged: what sealing adds to a sealed record.
-pub fn cells_of(contribution: &Contribution) -> Vec<(CellKey, Measures)> {
-    let mut cells: Vec<(CellKey, Measures)> = Vec::new();
-    for (index, slice) in contribution.slices.iter().enumerate() {
-        let key = CellKey::of(contribution, slice);
-        let measures = Measures::of(contribution, index, slice);
+/// Cells: dimensions and their sums.
+pub type Cells = Vec<(CellKey, Measures)>;
+
+/// Adds `more` into `cells`, cell by cell.
+pub fn merge_cells(cells: &mut Cells, more: impl IntoIterator<Item = (CellKey, Measures)>) {
+    for (key, measures) in more {
         match cells.iter_mut().find(|(existing, _)| *existing == key) {
             Some((_, cell)) => cell.add(&measures, 1),
             None => cells.push((key, measures)),
         }
     }
+}
+
+/// The cells of a contribution: what it adds to its pane, and what sealing
+/// adds to a sealed record.
+pub fn cells_of(contribution: &Contribution) -> Cells {
+    let mut cells = Cells::with_capacity(contribution.slices.len());
+    merge_cells(
+        &mut cells,
+        contribution
+            .slices
+            .iter()
+            .enumerate()
+            .map(|(index, slice)| {
+                (
+                    CellKey::of(contribution, slice),
+                    Measures::of(contribution, index, slice),
+                )
+            }),
+    );
     cells
 }

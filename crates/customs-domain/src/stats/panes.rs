@@ -15,10 +15,9 @@
 //! addition, so it subtracts exactly what was added, whichever tier the pane
 //! is in by then.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
-use super::cell::{CellKey, Measures};
+use super::cell::{CellKey, Measures, cells_of};
 use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
 use crate::lifecycle::Contribution;
 
@@ -105,37 +104,7 @@ impl Panes {
     pub fn apply(&mut self, contribution: &Contribution, sign: i64) -> Result<bool, BadTime> {
         let minute = parse_minute(&contribution.counted_at)
             .ok_or_else(|| BadTime(contribution.counted_at.clone()))?;
-        if minute < self.retention_floor {
-            return Ok(false);
-        }
-        let (tier, start) = self.locate(minute);
-        let pane = tier.entry(start).or_default();
-        let mut cells_delta: isize = 0;
-        for (index, slice) in contribution.slices.iter().enumerate() {
-            let measures = Measures::of(contribution, index, slice);
-            match pane.entry(CellKey::of(contribution, slice)) {
-                Entry::Occupied(mut cell) => {
-                    cell.get_mut().add(&measures, sign);
-                    if cell.get().is_empty() {
-                        cell.remove();
-                        cells_delta -= 1;
-                    }
-                }
-                Entry::Vacant(vacant) => {
-                    let mut cell = Measures::default();
-                    cell.add(&measures, sign);
-                    if !cell.is_empty() {
-                        vacant.insert(cell);
-                        cells_delta += 1;
-                    }
-                }
-            }
-        }
-        if pane.is_empty() {
-            tier.remove(&start);
-        }
-        self.num_cells = self.num_cells.saturating_add_signed(cells_delta);
-        Ok(true)
+        Ok(self.apply_cells(minute, &cells_of(contribution), sign))
     }
 
     /// Adds (`sign` = 1) or retracts (`sign` = -1) ready-made cells at

@@ -96,15 +96,11 @@ impl StatsView {
 
     /// What an entry contributes to the panes now.
     pub fn effective<'a>(&self, entry: &'a Entry) -> Option<&'a Contribution> {
-        let superseded = |invt_no: &Option<String>| {
-            invt_no
-                .as_ref()
-                .is_some_and(|invt_no| self.superseded.contains_key(invt_no))
-        };
+        // `counted` is made from `pending`, so its number is among these.
         entry
             .counted
             .as_ref()
-            .filter(|counted| !superseded(&entry.invt_no) && !superseded(&counted.invt_no))
+            .filter(|_| !invt_nos(entry).any(|invt_no| self.superseded.contains_key(invt_no)))
     }
 
     /// Puts (`Some`) or removes (`None`) the entry of `key`, written by the
@@ -152,31 +148,18 @@ impl StatsView {
                 if entry.is_waiting() {
                     self.num_waiting += 1;
                 }
-                let numbers = [
-                    entry.invt_no.clone(),
-                    entry
-                        .pending
-                        .as_ref()
-                        .and_then(|pending| pending.contribution.invt_no.clone()),
-                ];
-                for invt_no in numbers.into_iter().flatten() {
-                    self.key_by_invt_no.insert(invt_no, key.to_owned());
+                for invt_no in invt_nos(&entry) {
+                    self.key_by_invt_no
+                        .insert(invt_no.to_owned(), key.to_owned());
                 }
                 self.entries
                     .insert(key.to_owned(), Stored { partition, entry });
             }
             None => {
                 if let Some(stored) = self.entries.remove(key) {
-                    let numbers = [
-                        stored.entry.invt_no,
-                        stored
-                            .entry
-                            .pending
-                            .and_then(|pending| pending.contribution.invt_no),
-                    ];
-                    for invt_no in numbers.into_iter().flatten() {
-                        if self.key_by_invt_no.get(&invt_no).map(String::as_str) == Some(key) {
-                            self.key_by_invt_no.remove(&invt_no);
+                    for invt_no in invt_nos(&stored.entry) {
+                        if self.key_by_invt_no.get(invt_no).map(String::as_str) == Some(key) {
+                            self.key_by_invt_no.remove(invt_no);
                         }
                     }
                 }
@@ -281,6 +264,16 @@ impl StatsView {
             .map(|(key, _)| key.clone())
             .collect()
     }
+}
+
+/// The inventory numbers an entry is known by: the one customs assigned
+/// (from a receipt or the inventory) and the inventory's own.
+fn invt_nos(entry: &Entry) -> impl Iterator<Item = &str> {
+    let own = entry
+        .pending
+        .as_ref()
+        .and_then(|pending| pending.contribution.invt_no.as_deref());
+    entry.invt_no.as_deref().into_iter().chain(own)
 }
 
 #[cfg(test)]
