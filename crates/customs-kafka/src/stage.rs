@@ -338,6 +338,31 @@ impl Stage {
         batch
     }
 
+    /// The input record's original bytes and key to `topic`, with the
+    /// reason headers: a dead letter, or a record diverted elsewhere.
+    fn send_original(
+        &self,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+        topic: &str,
+        record: &Record<'_>,
+        reason: RejectReason,
+        detail: &str,
+    ) -> Result<(), KafkaError> {
+        let headers = dead_letter::headers(
+            self.service,
+            reason,
+            detail,
+            (record.topic, record.partition, record.offset),
+        );
+        let mut original = BaseRecord::to(topic)
+            .payload(record.payload)
+            .headers(headers);
+        if let Some(key) = record.key {
+            original = original.key(key);
+        }
+        send(producer, original)
+    }
+
     fn run_transaction(
         &self,
         consumer: &BaseConsumer<StageContext>,
@@ -404,36 +429,13 @@ impl Stage {
                         reason,
                         detail,
                     } => {
-                        let headers = dead_letter::headers(
-                            self.service,
-                            reason,
-                            &detail,
-                            (record.topic, record.partition, record.offset),
-                        );
-                        let mut diverted = BaseRecord::to(&topic)
-                            .payload(record.payload)
-                            .headers(headers);
-                        if let Some(key) = record.key {
-                            diverted = diverted.key(key);
-                        }
-                        send(producer, diverted)?;
+                        self.send_original(producer, &topic, &record, reason, &detail)?;
                         tally.rejected.push(reason);
                         tally.diverted += 1;
                     }
                     Output::DeadLetter { reason, detail } => {
-                        let headers: OwnedHeaders = dead_letter::headers(
-                            self.service,
-                            reason,
-                            &detail,
-                            (record.topic, record.partition, record.offset),
-                        );
-                        let mut dead = BaseRecord::to(&self.topics.dead_letter)
-                            .payload(record.payload)
-                            .headers(headers);
-                        if let Some(key) = record.key {
-                            dead = dead.key(key);
-                        }
-                        send(producer, dead)?;
+                        let topic = &self.topics.dead_letter;
+                        self.send_original(producer, topic, &record, reason, &detail)?;
                         tally.rejected.push(reason);
                         tracing::debug!(service = self.service, %reason, "dead letter");
                     }
