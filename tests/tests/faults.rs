@@ -174,6 +174,7 @@ async fn an_abortable_error_aborts_rewinds_and_reads_the_batch_again() -> anyhow
         delay: Duration::ZERO,
     };
     let shutdown = CancellationToken::new();
+    let _stop_on_drop = shutdown.clone().drop_guard();
     let output = stage.output.clone();
     let running = Stage::new("faults", kafka, stage).run_blocking(transform, shutdown.clone());
     let handle = tokio::spawn(running);
@@ -202,14 +203,20 @@ async fn a_second_instance_with_the_same_transactional_id_fences_the_first() -> 
         aborts: Arc::new(AtomicU64::new(0)),
         delay,
     };
+    // Both stop when the test ends, also when it fails: otherwise the test
+    // runtime would wait for their blocking threads for ever.
     let first_stop = CancellationToken::new();
+    let _stop_first = first_stop.clone().drop_guard();
+    // Slow enough (20 s for the input) to be mid-work when its twin starts:
+    // an instance with nothing left to commit would never meet the fence.
     let first = tokio::spawn(
         Stage::new("faults", kafka.clone(), stage.clone())
-            .run_blocking(slow(Duration::from_millis(10)), first_stop.clone()),
+            .run_blocking(slow(Duration::from_millis(50)), first_stop.clone()),
     );
     // Let the first instance commit a few batches, then start its twin.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let second_stop = CancellationToken::new();
+    let _stop_second = second_stop.clone().drop_guard();
     let second = tokio::spawn(
         Stage::new("faults", kafka, stage.clone())
             .run_blocking(slow(Duration::ZERO), second_stop.clone()),
