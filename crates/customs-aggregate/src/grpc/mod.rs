@@ -36,7 +36,7 @@ use tonic::{Request, Response, Status};
 use crate::Error;
 use crate::config::ApiConfig;
 use crate::state::Shared;
-use errors::finish;
+use errors::{ApiError, finish};
 
 /// The stats service over the shared state.
 pub struct Stats {
@@ -50,34 +50,20 @@ impl StatsService for Stats {
         &self,
         request: Request<v1::GetTotalsRequest>,
     ) -> Result<Response<v1::GetTotalsResponse>, Status> {
-        let deadline = deadline::of(request.metadata());
-        let answer = match totals::parse(request.get_ref()) {
-            Ok(filters) => {
-                deadline::compute(&self.state, deadline, move |state| {
-                    totals::answer(state, filters)
-                })
-                .await
-            }
-            Err(error) => Err(error),
-        };
-        finish("GetTotals", answer).map(Response::new)
+        let parsed = totals::parse(request.get_ref());
+        self.unary("GetTotals", &request, parsed, totals::answer)
+            .await
     }
 
     async fn query(
         &self,
         request: Request<v1::QueryRequest>,
     ) -> Result<Response<v1::QueryResponse>, Status> {
-        let deadline = deadline::of(request.metadata());
-        let answer = match request::Plan::parse(request.get_ref(), "") {
-            Ok(plan) => {
-                deadline::compute(&self.state, deadline, move |state| {
-                    query::answer(state, &plan)
-                })
-                .await
-            }
-            Err(error) => Err(error),
-        };
-        finish("Query", answer).map(Response::new)
+        let parsed = request::Plan::parse(request.get_ref(), "");
+        self.unary("Query", &request, parsed, |state, plan| {
+            query::answer(state, &plan)
+        })
+        .await
     }
 
     type SubscribeStream = subscribe::Updates;
@@ -101,34 +87,48 @@ impl StatsService for Stats {
         &self,
         request: Request<v1::IndicatorsRequest>,
     ) -> Result<Response<v1::IndicatorsResponse>, Status> {
-        let deadline = deadline::of(request.metadata());
-        let answer = match indicators::Plan::parse(request.get_ref()) {
-            Ok(plan) => {
-                deadline::compute(&self.state, deadline, move |state| {
-                    indicators::answer(state, &plan)
-                })
-                .await
-            }
-            Err(error) => Err(error),
-        };
-        finish("GetIndicators", answer).map(Response::new)
+        let parsed = indicators::Plan::parse(request.get_ref());
+        self.unary("GetIndicators", &request, parsed, |state, plan| {
+            indicators::answer(state, &plan)
+        })
+        .await
     }
 
     async fn explain(
         &self,
         request: Request<v1::ExplainRequest>,
     ) -> Result<Response<v1::ExplainResponse>, Status> {
+        let parsed = explain::id(request.get_ref());
+        self.unary("Explain", &request, parsed, |state, id| {
+            explain::answer(state, &id)
+        })
+        .await
+    }
+}
+
+impl Stats {
+    /// One unary call: the client's deadline, the parsed request, the
+    /// answer computed on the blocking pool, and the request counted with
+    /// its status code.
+    async fn unary<T, P, R>(
+        &self,
+        method: &'static str,
+        request: &Request<T>,
+        parsed: Result<P, ApiError>,
+        answer: fn(&Shared, P) -> Result<R, ApiError>,
+    ) -> Result<Response<R>, Status>
+    where
+        P: Send + 'static,
+        R: Send + 'static,
+    {
         let deadline = deadline::of(request.metadata());
-        let answer = match explain::id(request.get_ref()) {
-            Ok(id) => {
-                deadline::compute(&self.state, deadline, move |state| {
-                    explain::answer(state, &id)
-                })
-                .await
+        let answered = match parsed {
+            Ok(parsed) => {
+                deadline::compute(&self.state, deadline, move |state| answer(state, parsed)).await
             }
             Err(error) => Err(error),
         };
-        finish("Explain", answer).map(Response::new)
+        finish(method, answered).map(Response::new)
     }
 }
 
