@@ -4,14 +4,17 @@
 //! starts the project's own broker through `scripts/kafka start` (fetched
 //! from Maven Central on first use). Each test names its topics, groups and
 //! transactional ids with a fresh random suffix, so tests never see each
-//! other's data. [`service_binary`] builds and finds the real service
-//! binaries for tests that run them as processes.
+//! other's data. [`processes`] runs the real service binaries for tests
+//! that need processes; [`feed`] generates and produces feeds.
+
+pub mod feed;
+pub mod processes;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use customs_kafka::{KafkaConfig, TopicsConfig};
 
 /// Bootstrap servers of the broker the tests use.
@@ -54,22 +57,6 @@ fn start_or_reuse() -> anyhow::Result<String> {
         .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP_SERVERS="))
         .map(str::to_owned)
         .context("scripts/kafka start printed no KAFKA_BOOTSTRAP_SERVERS line")
-}
-
-/// The real binary `name` (e.g. `customs-ingest`), built by cargo into the
-/// profile directory of the running test binary.
-pub fn service_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--bin", name, "--manifest-path"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
-        .status()?;
-    ensure!(status.success(), "cargo build --bin {name} failed");
-    let deps = std::env::current_exe()?;
-    let profile_dir = deps
-        .parent()
-        .and_then(|p| p.parent())
-        .context("test binary has no profile dir")?;
-    Ok(profile_dir.join(name))
 }
 
 /// Topic names unique to one test.

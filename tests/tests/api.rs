@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use customs_domain::CodeTables;
-use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig};
+use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_domain::stats::time::{DAY, HOUR, Minute, format_minute, parse_minute};
+use customs_e2e::feed::{generate, produce};
 use customs_e2e::{Pipeline, broker, raw_producer, served_table};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use recount::{Counted, ItemFact, Recount, recount};
 use rust_decimal::Decimal;
 use support::*;
@@ -51,14 +51,9 @@ async fn the_statistics_api_serves_exact_figures_live() -> anyhow::Result<()> {
         ..GeneratorConfig::default()
     };
     let mut generator = Generator::new(config, &tables);
-    let mut messages = Vec::new();
-    while messages.len() < NUM_MESSAGES {
-        messages.extend(generator.next_batch());
-    }
+    let messages = generate(&mut generator, NUM_MESSAGES);
     let producer = raw_producer(&bootstrap)?;
-    for message in &messages {
-        send(&producer, &pipeline.topics.raw, message).await?;
-    }
+    produce(&producer, &pipeline.topics.raw, &messages).await?;
     let summary = generator.summary();
     let recount = recount(&messages, &tables);
     let all_time = recount.expected((Minute::MIN, Minute::MAX), false, by_category_direction);
@@ -90,21 +85,6 @@ async fn the_statistics_api_serves_exact_figures_live() -> anyhow::Result<()> {
     live::query_latency(&mut client).await?;
     live::subscription(&mut client, &producer, &pipeline.topics.raw, &tables).await?;
     pipeline.stop().await
-}
-
-pub(crate) async fn send(
-    producer: &FutureProducer,
-    topic: &str,
-    message: &GeneratedMessage,
-) -> anyhow::Result<()> {
-    let record = FutureRecord::to(topic)
-        .key(&message.key)
-        .payload(&message.payload);
-    producer
-        .send(record, Duration::from_secs(30))
-        .await
-        .map_err(|(err, _)| err)?;
-    Ok(())
 }
 
 async fn calendar_windows(client: &mut Client, recount: &Recount) -> anyhow::Result<()> {

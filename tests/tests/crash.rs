@@ -10,21 +10,19 @@
 //! instance restores the exact figures from the changelog alone.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use customs_domain::CodeTables;
 use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_domain::parse::{ParseLimits, parse_message};
-use customs_e2e::{
-    broker, raw_producer, served_table, service_binary, service_kafka, unique_topics,
-};
+use customs_e2e::feed::{generate, produce};
+use customs_e2e::processes::{Instance, free_port, service_command, service_env, setting};
+use customs_e2e::{broker, raw_producer, served_table, service_kafka, unique_topics};
 use customs_kafka::TopicsConfig;
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
-use rdkafka::producer::FutureRecord;
 
 const NUM_MESSAGES: usize = 100_000;
 const NUM_KILLS: usize = 6;
@@ -32,7 +30,6 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 
 struct Service {
     name: &'static str,
-    binary: PathBuf,
     env: Vec<(String, String)>,
     child: Option<Child>,
 }
@@ -48,30 +45,24 @@ impl Service {
         topics: &TopicsConfig,
         grpc_addr: Option<std::net::SocketAddr>,
     ) -> anyhow::Result<Self> {
-        let prefix = format!("CUSTOMS_{}_", name.to_uppercase());
-        let setting = |key: &str, value: &str| (format!("{prefix}{key}"), value.to_owned());
-        let mut env = vec![
-            setting("KAFKA__BOOTSTRAP_SERVERS", bootstrap),
-            setting("KAFKA__GROUP_ID", group_id),
-            // Stable across restarts: the new process fences the killed one.
-            setting("KAFKA__TRANSACTIONAL_ID", &format!("{group_id}-{instance}")),
-            setting("KAFKA__SESSION_TIMEOUT", "6s"),
-            setting("TOPICS__RAW", &topics.raw),
-            setting("TOPICS__DECLARATIONS", &topics.declarations),
-            setting("TOPICS__CLASSIFIED", &topics.classified),
-            setting("TOPICS__DEAD_LETTER", &topics.dead_letter),
-            setting("TELEMETRY__METRICS_ADDR", "127.0.0.1:0"),
-            setting("TOPICS__CHANGELOG", &topics.changelog),
-            setting("TOPICS__LATE", &topics.late),
-            setting("TELEMETRY__LOG_FILTER", "warn"),
-        ];
+        // Stable across restarts: the new process fences the killed one.
+        let transactional_id = format!("{group_id}-{instance}");
+        let mut env = service_env(
+            name,
+            &Instance {
+                bootstrap,
+                group_id,
+                transactional_id: &transactional_id,
+                topics,
+                metrics_addr: "127.0.0.1:0",
+            },
+        );
+        env.push(setting(name, "KAFKA__SESSION_TIMEOUT", "6s"));
         if let Some(addr) = grpc_addr {
-            env.push(setting("GRPC_ADDR", &addr.to_string()));
+            env.push(setting(name, "GRPC_ADDR", addr.to_string()));
         }
-        let binary = service_binary(&format!("customs-{name}"))?;
         Ok(Service {
             name,
-            binary,
             env,
             child: None,
         })
@@ -86,12 +77,9 @@ impl Service {
     }
 
     fn start(&mut self) -> anyhow::Result<()> {
-        let child = Command::new(&self.binary)
-            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
+        let child = service_command(self.name, &self.env, false)?
             .spawn()
-            .with_context(|| format!("starting {}", self.binary.display()))?;
+            .with_context(|| format!("starting {}", self.name))?;
         self.child = Some(child);
         Ok(())
     }
@@ -132,7 +120,7 @@ impl Drop for Service {
 /// `expected` arrived and nothing more came for a few seconds.
 /// A loopback address free right now (the service binds it shortly after).
 fn free_addr() -> anyhow::Result<std::net::SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    Ok(([127, 0, 0, 1], free_port()?).into())
 }
 
 fn payload_counts(
@@ -184,10 +172,7 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
         },
         &tables,
     );
-    let mut messages = Vec::with_capacity(NUM_MESSAGES + 4);
-    while messages.len() < NUM_MESSAGES {
-        messages.extend(generator.next_batch());
-    }
+    let messages = generate(&mut generator, NUM_MESSAGES);
     let summary = generator.summary();
     let mut expected_events = 0;
     let mut expected_classified = 0;
@@ -207,17 +192,7 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
         }
     }
 
-    let producer = raw_producer(&bootstrap)?;
-    let mut deliveries = Vec::with_capacity(messages.len());
-    for message in &messages {
-        let record = FutureRecord::to(&topics.raw)
-            .key(&message.key)
-            .payload(&message.payload);
-        deliveries.push(producer.send_result(record).map_err(|(err, _)| err)?);
-    }
-    for delivery in deliveries {
-        delivery.await?.map_err(|(err, _)| err)?;
-    }
+    produce(&raw_producer(&bootstrap)?, &topics.raw, &messages).await?;
     eprintln!(
         "e2e: {} raw messages produced: {:?}",
         messages.len(),

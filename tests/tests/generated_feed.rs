@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure};
 use customs_domain::CodeTables;
 use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
+use customs_e2e::feed::{generate, produce};
 use customs_e2e::{Pipeline, broker, raw_producer, served_table, service_kafka};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
-use rdkafka::producer::FutureRecord;
 
 const NUM_MESSAGES: usize = 3_000;
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -33,20 +33,9 @@ async fn generated_feed_gives_exactly_the_generator_summary() -> anyhow::Result<
         ..GeneratorConfig::default()
     };
     let mut generator = Generator::new(config, &tables);
-    let producer = raw_producer(&bootstrap)?;
-    let mut sent = 0;
-    while sent < NUM_MESSAGES {
-        for message in generator.next_batch() {
-            let record = FutureRecord::to(&pipeline.topics.raw)
-                .key(&message.key)
-                .payload(&message.payload);
-            producer
-                .send(record, Duration::from_secs(30))
-                .await
-                .map_err(|(err, _)| err)?;
-            sent += 1;
-        }
-    }
+    let messages = generate(&mut generator, NUM_MESSAGES);
+    produce(&raw_producer(&bootstrap)?, &pipeline.topics.raw, &messages).await?;
+    let sent = messages.len();
     let summary = generator.summary();
     let num_malformed = summary
         .messages

@@ -12,12 +12,13 @@
 //! personal value may appear in any line; the declaration and message
 //! identifiers of the fixture must appear, and only in `DEBUG` lines.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use customs_e2e::{broker, raw_producer, service_binary, service_kafka, unique_topics};
+use customs_e2e::processes::{Instance, free_port, service_command, service_env, setting};
+use customs_e2e::{broker, raw_producer, service_kafka, unique_topics};
 use rdkafka::producer::FutureRecord;
 use serde_json::Value;
 
@@ -43,10 +44,6 @@ const IDS: [&str; 7] = [
     "299120261000000077",
 ];
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The service process and its log files, removed on drop.
 struct Service {
@@ -92,33 +89,21 @@ async fn json_logs_hold_ids_at_debug_only_and_no_personal_data() -> anyhow::Resu
     let kafka = service_kafka(&bootstrap, "logs", "ingest");
     let dir = std::env::temp_dir().join(format!("customs-logs-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let settings = [
-        ("KAFKA__BOOTSTRAP_SERVERS", bootstrap.clone()),
-        ("KAFKA__GROUP_ID", kafka.group_id),
-        ("KAFKA__TRANSACTIONAL_ID", kafka.transactional_id),
-        ("TOPICS__RAW", topics.raw.clone()),
-        ("TOPICS__DECLARATIONS", topics.declarations.clone()),
-        ("TOPICS__DEAD_LETTER", topics.dead_letter.clone()),
-        ("TELEMETRY__LOG_FORMAT", "json".to_owned()),
-        ("TELEMETRY__LOG_FILTER", "debug".to_owned()),
-        // A free port: the one in the config file may be taken.
-        (
-            "TELEMETRY__METRICS_ADDR",
-            format!("127.0.0.1:{metrics_port}"),
-        ),
-    ];
-    let child = Command::new(service_binary("customs-ingest")?)
-        .arg("--config")
-        .arg(repo().join("deploy/config/ingest.toml"))
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .envs(
-            settings
-                .into_iter()
-                .map(|(key, value)| (format!("CUSTOMS_INGEST_{key}"), value)),
-        )
+    // A free port: the one in the config file may be taken.
+    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
+    let mut env = service_env(
+        "ingest",
+        &Instance {
+            bootstrap: &bootstrap,
+            group_id: &kafka.group_id,
+            transactional_id: &kafka.transactional_id,
+            topics: &topics,
+            metrics_addr: &metrics_addr,
+        },
+    );
+    env.push(setting("ingest", "TELEMETRY__LOG_FORMAT", "json"));
+    env.push(setting("ingest", "TELEMETRY__LOG_FILTER", "debug"));
+    let child = service_command("ingest", &env, true)?
         .stdout(Stdio::from(std::fs::File::create(dir.join("stdout"))?))
         .stderr(Stdio::from(std::fs::File::create(dir.join("stderr"))?))
         .spawn()

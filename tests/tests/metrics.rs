@@ -14,19 +14,17 @@
 //! finished-transaction counts agree with the stage counters.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, Event, classify, value};
-use customs_e2e::{broker, raw_producer, service_binary, service_kafka, unique_topics};
-use customs_kafka::TopicsConfig;
+use customs_e2e::feed::{generate, produce};
+use customs_e2e::processes::{Children, free_port, repo, start_deployed};
+use customs_e2e::{broker, raw_producer, service_kafka, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
-use rdkafka::producer::FutureRecord;
 use rust_decimal::Decimal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -34,41 +32,6 @@ const NUM_MESSAGES: usize = 600;
 const TIMEOUT: Duration = Duration::from_secs(90);
 const SERVICES: [&str; 3] = ["ingest", "normalize", "aggregate"];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Service processes, killed on drop (also when an assertion fails).
-#[derive(Default)]
-struct Services(Vec<(String, Child)>);
-
-impl Services {
-    fn ensure_running(&mut self) -> anyhow::Result<()> {
-        for (name, child) in &mut self.0 {
-            if let Some(status) = child.try_wait()? {
-                bail!("{name} exited: {status}");
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `(name, type)` of every metric in the table of docs/metrics.md.
 fn documented_metrics() -> anyhow::Result<Vec<(String, String)>> {
     let doc = std::fs::read_to_string(repo().join("docs/metrics.md"))?;
     let rows: Vec<(String, String)> = doc
@@ -118,51 +81,6 @@ async fn scrape(port: u16) -> anyhow::Result<BTreeMap<String, f64>> {
     stream.read_to_string(&mut response).await?;
     let (_, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
     Ok(parse_page(body))
-}
-
-fn start_service(
-    services: &mut Services,
-    service: &str,
-    bootstrap: &str,
-    topics: &TopicsConfig,
-    metrics_port: u16,
-    grpc_port: u16,
-) -> anyhow::Result<()> {
-    let kafka = service_kafka(bootstrap, "metrics", service);
-    let mut settings = vec![
-        ("KAFKA__BOOTSTRAP_SERVERS", bootstrap.to_owned()),
-        ("KAFKA__GROUP_ID", kafka.group_id),
-        ("KAFKA__TRANSACTIONAL_ID", kafka.transactional_id),
-        ("TOPICS__RAW", topics.raw.clone()),
-        ("TOPICS__DECLARATIONS", topics.declarations.clone()),
-        ("TOPICS__CLASSIFIED", topics.classified.clone()),
-        ("TOPICS__DEAD_LETTER", topics.dead_letter.clone()),
-        ("TOPICS__CHANGELOG", topics.changelog.clone()),
-        ("TOPICS__LATE", topics.late.clone()),
-        (
-            "TELEMETRY__METRICS_ADDR",
-            format!("127.0.0.1:{metrics_port}"),
-        ),
-        ("TELEMETRY__LOG_FILTER", "warn".to_owned()),
-    ];
-    if service == "aggregate" {
-        settings.push(("GRPC_ADDR", format!("127.0.0.1:{grpc_port}")));
-    }
-    let prefix = format!("CUSTOMS_{}_", service.to_uppercase());
-    let child = Command::new(service_binary(&format!("customs-{service}"))?)
-        .arg("--config")
-        .arg(repo().join(format!("deploy/config/{service}.toml")))
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .envs(
-            settings
-                .into_iter()
-                .map(|(key, value)| (format!("{prefix}{key}"), value)),
-        )
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {service}"))?;
-    services.0.push((service.to_owned(), child));
-    Ok(())
 }
 
 /// What the feed must produce: classified declarations by normalize, events
@@ -241,11 +159,18 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
     )
     .await?;
     let grpc_port = free_port()?;
-    let mut services = Services::default();
+    let mut services = Children::default();
     let mut ports = BTreeMap::new();
     for service in SERVICES {
         let port = free_port()?;
-        start_service(&mut services, service, &bootstrap, &topics, port, grpc_port)?;
+        start_deployed(
+            &mut services,
+            "metrics",
+            service,
+            &bootstrap,
+            &topics,
+            (port, grpc_port),
+        )?;
         ports.insert(service, port);
     }
 
@@ -262,22 +187,10 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
         },
         &tables,
     );
-    let mut messages = Vec::with_capacity(NUM_MESSAGES + 4);
-    while messages.len() < NUM_MESSAGES {
-        messages.extend(generator.next_batch());
-    }
+    let messages = generate(&mut generator, NUM_MESSAGES);
     let payloads: Vec<Vec<u8>> = messages.iter().map(|m| m.payload.clone()).collect();
     let expected = expected(&payloads, &tables);
-    let producer = raw_producer(&bootstrap)?;
-    for message in &messages {
-        let record = FutureRecord::to(&topics.raw)
-            .key(&message.key)
-            .payload(&message.payload);
-        producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .map_err(|(err, _)| err)?;
-    }
+    produce(&raw_producer(&bootstrap)?, &topics.raw, &messages).await?;
 
     // Caught up: the aggregate has applied every classified record and each
     // stage's lag gauge has seen it (statistics come every second).

@@ -13,17 +13,17 @@
 //! the temporary directory are removed on drop, also when an assertion fails.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
 use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, Event, classify, value};
-use customs_e2e::{broker, raw_producer, service_binary, service_kafka, unique_topics};
-use customs_kafka::TopicsConfig;
-use rdkafka::producer::FutureRecord;
+use customs_e2e::feed::{generate, produce};
+use customs_e2e::processes::{Children, free_port, repo, start_deployed};
+use customs_e2e::{broker, raw_producer, service_kafka, unique_topics};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,54 +31,20 @@ const NUM_MESSAGES: usize = 2_000;
 const TIMEOUT: Duration = Duration::from_secs(60);
 const SERVICES: [&str; 3] = ["ingest", "normalize", "aggregate"];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Child processes and a scratch directory, gone on drop.
+/// Child processes and a scratch directory, gone on drop (the children
+/// first: they write into the directory).
 struct Cleanup {
-    children: Vec<(String, Child)>,
+    children: Children,
     dir: PathBuf,
-}
-
-impl Cleanup {
-    fn spawn(&mut self, name: &str, command: &mut Command) -> anyhow::Result<()> {
-        let child = command
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        self.children.push((name.to_owned(), child));
-        Ok(())
-    }
-
-    fn ensure_running(&mut self) -> anyhow::Result<()> {
-        for (name, child) in &mut self.children {
-            if let Some(status) = child.try_wait()? {
-                bail!("{name} exited: {status}");
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for (_, child) in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        std::mem::take(&mut self.children);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// The Prometheus server binary, installed when missing.
 fn prometheus_binary() -> anyhow::Result<PathBuf> {
     let output = Command::new("bash")
         .arg(repo().join("scripts/prometheus"))
@@ -243,47 +209,6 @@ async fn observed_counts(port: u16) -> anyhow::Result<BTreeMap<String, f64>> {
 }
 
 /// Starts one service process with deploy/config/<service>.toml and overrides.
-fn start_service(
-    cleanup: &mut Cleanup,
-    service: &str,
-    bootstrap: &str,
-    topics: &TopicsConfig,
-    metrics_port: u16,
-    grpc_port: u16,
-) -> anyhow::Result<()> {
-    let kafka = service_kafka(bootstrap, "prometheus", service);
-    let prefix = format!("CUSTOMS_{}_", service.to_uppercase());
-    let mut settings = vec![
-        ("KAFKA__BOOTSTRAP_SERVERS", bootstrap.to_owned()),
-        ("KAFKA__GROUP_ID", kafka.group_id),
-        ("KAFKA__TRANSACTIONAL_ID", kafka.transactional_id),
-        ("TOPICS__RAW", topics.raw.clone()),
-        ("TOPICS__DECLARATIONS", topics.declarations.clone()),
-        ("TOPICS__CLASSIFIED", topics.classified.clone()),
-        ("TOPICS__DEAD_LETTER", topics.dead_letter.clone()),
-        (
-            "TELEMETRY__METRICS_ADDR",
-            format!("127.0.0.1:{metrics_port}"),
-        ),
-        ("TELEMETRY__LOG_FILTER", "warn".to_owned()),
-    ];
-    if service == "aggregate" {
-        settings.push(("GRPC_ADDR", format!("127.0.0.1:{grpc_port}")));
-    }
-    let binary = service_binary(&format!("customs-{service}"))?;
-    let mut command = Command::new(binary);
-    command
-        .arg("--config")
-        .arg(repo().join(format!("deploy/config/{service}.toml")))
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .envs(
-            settings
-                .into_iter()
-                .map(|(key, value)| (format!("{prefix}{key}"), value)),
-        );
-    cleanup.spawn(service, &mut command)
-}
-
 /// Prometheus on `port` scraping `targets` (job → port) every second, with the
 /// repository's rules; returns once it is ready.
 async fn start_prometheus(
@@ -310,11 +235,12 @@ async fn start_prometheus(
             cleanup.dir.join("data").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--log.level=warn");
-    cleanup.spawn("prometheus", &mut command)?;
+        .arg("--log.level=warn")
+        .stdout(Stdio::null());
+    cleanup.children.spawn("prometheus", &mut command)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        cleanup.ensure_running()?;
+        cleanup.children.ensure_running()?;
         if let Ok((200, _)) = http_get(port, "/-/ready").await {
             return Ok(());
         }
@@ -344,7 +270,7 @@ async fn prometheus_counters_equal_what_the_pipeline_processed() -> anyhow::Resu
     ));
     std::fs::create_dir_all(&dir)?;
     let mut cleanup = Cleanup {
-        children: Vec::new(),
+        children: Children::default(),
         dir,
     };
 
@@ -352,13 +278,13 @@ async fn prometheus_counters_equal_what_the_pipeline_processed() -> anyhow::Resu
     let mut targets = Vec::new();
     for service in SERVICES {
         let metrics_port = free_port()?;
-        start_service(
-            &mut cleanup,
+        start_deployed(
+            &mut cleanup.children,
+            "prometheus",
             service,
             &bootstrap,
             &topics,
-            metrics_port,
-            grpc_port,
+            (metrics_port, grpc_port),
         )?;
         targets.push((format!("customs-{service}"), metrics_port));
     }
@@ -378,10 +304,7 @@ async fn prometheus_counters_equal_what_the_pipeline_processed() -> anyhow::Resu
         },
         &tables,
     );
-    let mut messages = Vec::with_capacity(NUM_MESSAGES + 4);
-    while messages.len() < NUM_MESSAGES {
-        messages.extend(generator.next_batch());
-    }
+    let messages = generate(&mut generator, NUM_MESSAGES);
     let payloads: Vec<Vec<u8>> = messages.iter().map(|m| m.payload.clone()).collect();
     let expected = expected_counts(&payloads, &tables);
     let malformed = generator
@@ -402,17 +325,7 @@ async fn prometheus_counters_equal_what_the_pipeline_processed() -> anyhow::Resu
     );
     assert_eq!(expected["ingest consumed"], messages.len() as f64);
 
-    let producer = raw_producer(&bootstrap)?;
-    let mut deliveries = Vec::with_capacity(messages.len());
-    for message in &messages {
-        let record = FutureRecord::to(&topics.raw)
-            .key(&message.key)
-            .payload(&message.payload);
-        deliveries.push(producer.send_result(record).map_err(|(err, _)| err)?);
-    }
-    for delivery in deliveries {
-        delivery.await?.map_err(|(err, _)| err)?;
-    }
+    produce(&raw_producer(&bootstrap)?, &topics.raw, &messages).await?;
     eprintln!(
         "e2e: {} messages sent after {:.1?}; expecting {expected:?}",
         messages.len(),
@@ -421,7 +334,7 @@ async fn prometheus_counters_equal_what_the_pipeline_processed() -> anyhow::Resu
 
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        cleanup.ensure_running()?;
+        cleanup.children.ensure_running()?;
         let observed = observed_counts(prometheus_port).await?;
         if observed == expected {
             break;

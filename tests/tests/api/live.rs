@@ -11,7 +11,8 @@ use customs_proto::v1;
 use rdkafka::producer::FutureProducer;
 
 use crate::support::{expected_of, request, window};
-use crate::{Client, Dim, send};
+use crate::{Client, Dim};
+use customs_e2e::feed::produce;
 
 pub async fn query_latency(client: &mut Client) -> anyhow::Result<()> {
     let typical = v1::QueryRequest {
@@ -73,7 +74,7 @@ pub async fn subscription(
     let mut times = Vec::new();
     for message in fresh.iter().take(5) {
         let started = Instant::now();
-        send(producer, topic, message).await?;
+        produce(producer, topic, std::slice::from_ref(message)).await?;
         let update = tokio::time::timeout(Duration::from_secs(30), updates.message())
             .await
             .context("no update within 30 s")??

@@ -1,0 +1,171 @@
+//! The service binaries as real processes, for the tests that kill, scrape
+//! or read the logs of a service: where the binary is, how to point it at a
+//! test's broker and topics, and child processes that never outlive a test.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail, ensure};
+use customs_kafka::TopicsConfig;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A loopback port nothing listens on right now (a service binds it shortly
+/// after).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The real binary `name` (e.g. `customs-ingest`), built by cargo into the
+/// profile directory of the running test binary.
+pub fn service_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--bin", name, "--manifest-path"])
+        .arg(repo().join("Cargo.toml"))
+        .status()?;
+    ensure!(status.success(), "cargo build --bin {name} failed");
+    let deps = std::env::current_exe()?;
+    let profile_dir = deps
+        .parent()
+        .and_then(|p| p.parent())
+        .context("test binary has no profile dir")?;
+    Ok(profile_dir.join(name))
+}
+
+/// Where one service process reads and writes.
+pub struct Instance<'a> {
+    /// Bootstrap servers of the test's broker.
+    pub bootstrap: &'a str,
+    /// Consumer group, shared by the instances of one service.
+    pub group_id: &'a str,
+    /// Transactional id, unique per instance and stable across restarts.
+    pub transactional_id: &'a str,
+    /// The test's topics.
+    pub topics: &'a TopicsConfig,
+    /// `host:port` of the metrics listener.
+    pub metrics_addr: &'a str,
+}
+
+/// The environment variable of `key` for `service`:
+/// `CUSTOMS_<SERVICE>_<key>`.
+pub fn setting(service: &str, key: &str, value: impl Into<String>) -> (String, String) {
+    (
+        format!("CUSTOMS_{}_{key}", service.to_uppercase()),
+        value.into(),
+    )
+}
+
+/// The `CUSTOMS_<SERVICE>_*` variables that point `service` at `instance`
+/// (logs at `warn`; a later setting of the same key wins).
+pub fn service_env(service: &str, instance: &Instance<'_>) -> Vec<(String, String)> {
+    let topics = instance.topics;
+    [
+        ("KAFKA__BOOTSTRAP_SERVERS", instance.bootstrap),
+        ("KAFKA__GROUP_ID", instance.group_id),
+        ("KAFKA__TRANSACTIONAL_ID", instance.transactional_id),
+        ("TOPICS__RAW", &topics.raw),
+        ("TOPICS__DECLARATIONS", &topics.declarations),
+        ("TOPICS__CLASSIFIED", &topics.classified),
+        ("TOPICS__DEAD_LETTER", &topics.dead_letter),
+        ("TOPICS__CHANGELOG", &topics.changelog),
+        ("TOPICS__LATE", &topics.late),
+        ("TELEMETRY__METRICS_ADDR", instance.metrics_addr),
+        ("TELEMETRY__LOG_FILTER", "warn"),
+    ]
+    .into_iter()
+    .map(|(key, value)| setting(service, key, value))
+    .collect()
+}
+
+/// A command running `customs-<service>` with `env`; with `deployed` also
+/// with its configuration file from `deploy/config`. The caller's
+/// `KAFKA_BOOTSTRAP_SERVERS` is removed so only `env` points at the broker.
+pub fn service_command(
+    service: &str,
+    env: &[(String, String)],
+    deployed: bool,
+) -> anyhow::Result<Command> {
+    let mut command = Command::new(service_binary(&format!("customs-{service}"))?);
+    if deployed {
+        command
+            .arg("--config")
+            .arg(repo().join(format!("deploy/config/{service}.toml")));
+    }
+    command
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .stdout(Stdio::null());
+    Ok(command)
+}
+
+/// Child processes, killed when dropped (also when an assertion fails).
+#[derive(Default)]
+pub struct Children(Vec<(String, Child)>);
+
+impl Children {
+    /// Starts `command` as `name`.
+    pub fn spawn(&mut self, name: &str, command: &mut Command) -> anyhow::Result<()> {
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.0.push((name.to_owned(), child));
+        Ok(())
+    }
+
+    /// Fails when any child has exited.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        for (name, child) in &mut self.0 {
+            if let Some(status) = child.try_wait()? {
+                bail!("{name} exited: {status}");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `customs-<service>` with its deployed configuration, pointed at
+/// the test's broker and `topics`, with metrics on `metrics_port` and (the
+/// aggregate) gRPC on `grpc_port`.
+pub fn start_deployed(
+    children: &mut Children,
+    test: &str,
+    service: &str,
+    bootstrap: &str,
+    topics: &TopicsConfig,
+    (metrics_port, grpc_port): (u16, u16),
+) -> anyhow::Result<()> {
+    let kafka = crate::service_kafka(bootstrap, test, service);
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let mut env = service_env(
+        service,
+        &Instance {
+            bootstrap,
+            group_id: &kafka.group_id,
+            transactional_id: &kafka.transactional_id,
+            topics,
+            metrics_addr: &metrics_addr,
+        },
+    );
+    if service == "aggregate" {
+        env.push(setting(
+            service,
+            "GRPC_ADDR",
+            format!("127.0.0.1:{grpc_port}"),
+        ));
+    }
+    children.spawn(service, &mut service_command(service, &env, true)?)
+}
