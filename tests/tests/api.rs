@@ -14,7 +14,7 @@ mod recount;
 #[path = "api/support.rs"]
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -56,7 +56,7 @@ async fn the_statistics_api_serves_exact_figures_live() -> anyhow::Result<()> {
     produce(&producer, &pipeline.topics.raw, &messages).await?;
     let summary = generator.summary();
     let recount = recount(&messages, &tables);
-    let all_time = recount.expected((Minute::MIN, Minute::MAX), false, by_category_direction);
+    let all_time = recount.expected((Minute::MIN, Minute::MAX), by_category_direction);
     ensure!(
         as_summary(&all_time) == summary.counted,
         "the recount must agree with the generator's summary"
@@ -137,7 +137,7 @@ async fn calendar_windows(client: &mut Client, recount: &Recount) -> anyhow::Res
             .query(request(window, &[Dim::Category, Dim::Direction]))
             .await?
             .into_inner();
-        let expected = recount.expected(bounds, false, by_category_direction);
+        let expected = recount.expected(bounds, by_category_direction);
         ensure!(!expected.is_empty(), "{name}: the recount has no data");
         assert_eq!(served(&response), expected, "{name}");
         assert_eq!(
@@ -145,7 +145,6 @@ async fn calendar_windows(client: &mut Client, recount: &Recount) -> anyhow::Res
             sum(&expected),
             "{name}: total"
         );
-        assert!(!response.declarations_count_item_groups, "{name}");
         assert!(response.freshness.is_some(), "{name}: freshness");
         eprintln!(
             "api: {name} [{}, {}): {} rows exact",
@@ -198,7 +197,7 @@ async fn rolling_windows(client: &mut Client, recount: &Recount) -> anyhow::Resu
         // Independent: the recount over the range the window reports.
         assert_eq!(
             served(&rolling),
-            recount.expected((from, to), false, by_category_direction),
+            recount.expected((from, to), by_category_direction),
             "{span:?}"
         );
         // Consistent: the same range asked for explicitly.
@@ -226,7 +225,7 @@ async fn group_bys_top_n_and_shares(client: &mut Client, recount: &Recount) -> a
             .map(|p| p.region.as_str().to_owned())
             .unwrap_or_default()
     };
-    let cases: [(Dim, GroupOf<'_>); 4] = [
+    let cases: [(Dim, GroupOf<'_>); 5] = [
         (
             Dim::PartnerCountry,
             Box::new(|_, item| vec![item.partner.clone()]),
@@ -243,15 +242,18 @@ async fn group_bys_top_n_and_shares(client: &mut Client, recount: &Recount) -> a
             Dim::Region,
             Box::new(move |_, item| vec![region(&item.province)]),
         ),
+        (
+            Dim::Currency,
+            Box::new(|_, item| vec![item.currency.clone()]),
+        ),
     ];
     for (dimension, group) in cases {
         let response = client
             .query(request(all(), &[dimension]))
             .await?
             .into_inner();
-        let expected = recount.expected((Minute::MIN, Minute::MAX), true, group);
+        let expected = recount.expected((Minute::MIN, Minute::MAX), group);
         assert_eq!(served(&response), expected, "{dimension:?}");
-        assert!(response.declarations_count_item_groups, "{dimension:?}");
         // Values add up to the total; shares to 100 % within rounding.
         let total = expected_of(&response.total);
         assert_eq!(sum(&expected).cny, total.cny, "{dimension:?}");
@@ -280,7 +282,7 @@ async fn group_bys_top_n_and_shares(client: &mut Client, recount: &Recount) -> a
         })
         .await?
         .into_inner();
-    let expected = recount.expected((Minute::MIN, Minute::MAX), true, |_, item| {
+    let expected = recount.expected((Minute::MIN, Minute::MAX), |_, item| {
         vec![item.partner.clone()]
     });
     let total_cny = sum(&expected).cny;
@@ -297,13 +299,103 @@ async fn group_bys_top_n_and_shares(client: &mut Client, recount: &Recount) -> a
             .round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointNearestEven);
         assert_eq!(row.share_percent.parse::<Decimal>()?, share);
     }
-    // Country groups overlap: their rows may add up to more than the total.
+    // Country groups overlap, and a declaration's items can come from
+    // several partners of one group: each counts once per group.
+    let country_groups = |item: &ItemFact| -> Vec<String> {
+        let groups = tables
+            .country(&item.partner)
+            .map(|alpha3| tables.country_groups(alpha3))
+            .unwrap_or(&[]);
+        if groups.is_empty() {
+            vec![String::new()]
+        } else {
+            groups.to_vec()
+        }
+    };
     let groups = client
         .query(request(all(), &[Dim::CountryGroup]))
         .await?
         .into_inner();
-    let overlap = sum(&served(&groups)).cny;
-    assert!(overlap >= expected_of(&groups.total).cny);
+    let expected = recount.expected_in((Minute::MIN, Minute::MAX), |_, item| {
+        country_groups(item).into_iter().map(|g| vec![g]).collect()
+    });
+    assert_eq!(served(&groups), expected, "by country group");
+    assert!(
+        sum(&expected).cny > expected_of(&groups.total).cny,
+        "groups overlap"
+    );
+    let spanning = recount
+        .counted
+        .values()
+        .filter(|c| {
+            let partners: BTreeSet<_> = c.items.iter().map(|i| &i.partner).collect();
+            partners.len() > 1
+                && c.items
+                    .iter()
+                    .filter(|i| country_groups(i).contains(&"rcep".to_owned()))
+                    .map(|i| &i.partner)
+                    .collect::<BTreeSet<_>>()
+                    .len()
+                    > 1
+        })
+        .count();
+    eprintln!(
+        "api: by country group: {} groups exact; {spanning} declarations have items from two RCEP partners",
+        groups.rows.len()
+    );
+    // Item-level filters with several values, grouped by another item-level
+    // dimension: RCEP or EU partners, by HS chapter, eastern provinces only.
+    let filtered = client
+        .query(v1::QueryRequest {
+            filters: vec![
+                v1::Filter {
+                    dimension: Dim::CountryGroup as i32,
+                    values: vec!["rcep".into(), "eu".into()],
+                },
+                v1::Filter {
+                    dimension: Dim::Region as i32,
+                    values: vec!["eastern".into()],
+                },
+            ],
+            ..request(all(), &[Dim::HsChapter])
+        })
+        .await?
+        .into_inner();
+    let selected = |item: &ItemFact| {
+        let groups = country_groups(item);
+        (groups.contains(&"rcep".to_owned()) || groups.contains(&"eu".to_owned()))
+            && region(&item.province) == "eastern"
+    };
+    let expected = recount.expected_in((Minute::MIN, Minute::MAX), |_, item| {
+        if selected(item) {
+            vec![vec![item.chapter.clone()]]
+        } else {
+            Vec::new()
+        }
+    });
+    ensure!(!expected.is_empty(), "the filter selects something");
+    assert_eq!(
+        served(&filtered),
+        expected,
+        "filtered by country group and region"
+    );
+    let total = recount.expected_in((Minute::MIN, Minute::MAX), |_, item| {
+        if selected(item) {
+            vec![Vec::new()]
+        } else {
+            Vec::new()
+        }
+    });
+    assert_eq!(
+        expected_of(&filtered.total),
+        total[&Vec::new()],
+        "filtered total"
+    );
+    eprintln!(
+        "api: rcep+eu, eastern, by chapter: {} groups exact, {} declarations in all",
+        filtered.rows.len(),
+        total[&Vec::new()].num_declarations
+    );
     // A filter: cross-border e-commerce exports only.
     let filtered = client
         .query(v1::QueryRequest {
@@ -321,7 +413,7 @@ async fn group_bys_top_n_and_shares(client: &mut Client, recount: &Recount) -> a
         })
         .await?
         .into_inner();
-    let expected = recount.expected((Minute::MIN, Minute::MAX), false, by_category_direction);
+    let expected = recount.expected((Minute::MIN, Minute::MAX), by_category_direction);
     let key = vec!["cross_border_ecommerce".to_owned(), "export".to_owned()];
     assert_eq!(expected_of(&filtered.total), expected[&key]);
     Ok(())
@@ -338,14 +430,14 @@ async fn indicators(client: &mut Client, recount: &Recount) -> anyhow::Result<()
     let current = response.current.context("current period")?;
     let at = |text: &str| parse_minute(text).expect("time");
     let bounds = (at("2026-11-01T00:00"), at("2026-12-01T00:00"));
-    let by_direction = recount.expected(bounds, false, |c, _| vec![c.direction.clone()]);
+    let by_direction = recount.expected(bounds, |c, _| vec![c.direction.clone()]);
     let exports = by_direction[&vec!["export".to_owned()]].cny;
     let imports = by_direction[&vec!["import".to_owned()]].cny;
     assert_eq!(decimal(&current.export_cny), exports);
     assert_eq!(decimal(&current.import_cny), imports);
     assert_eq!(decimal(&current.balance_cny), exports - imports);
     assert_eq!(decimal(&current.total_cny), exports + imports);
-    let by_category = recount.expected(bounds, false, |c, _| vec![c.category.clone()]);
+    let by_category = recount.expected(bounds, |c, _| vec![c.category.clone()]);
     for share in &current.categories {
         let expected = by_category
             .get(&vec![share.key.clone()])

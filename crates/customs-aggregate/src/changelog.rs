@@ -5,18 +5,19 @@
 //! tombstone removes an expired waiting entry or a sealed one),
 //! `s/<summary id>` (the inventory numbers a summary result supersedes),
 //! `w/<partition>` (the partition's event-time watermark, in minutes) and
-//! `p/<day>` (sealed cells of final contributions, per China day). Compaction keeps the
+//! `p/<day>` (the sealed tally of final contributions, per China day). Compaction keeps the
 //! latest record per key, which is exactly the state. Values are postcard
 //! (serde) behind a format byte; a reader meeting another format byte
 //! refuses the record loudly rather than guess — a format change ships with
 //! a new changelog topic name, rebuilt from the classified topic.
 
 use customs_domain::lifecycle::Entry;
-use customs_domain::stats::{CellKey, Measures, Minute};
+use customs_domain::stats::Minute;
+use customs_domain::stats::cell::Tally;
 use serde::{Deserialize, Serialize};
 
 /// Format byte of the current value encoding.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// One decoded changelog record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,10 +28,10 @@ pub enum Change {
     Summary(String, Vec<String>),
     /// A partition's watermark.
     Watermark(i32, Minute),
-    /// The sealed cells of one China day of this changelog partition: the
+    /// The sealed tally of one China day of this changelog partition: the
     /// final contributions of entries removed because they are older than
     /// the allowed lateness.
-    Sealed(Minute, Vec<(CellKey, Measures)>),
+    Sealed(Minute, Tally),
 }
 
 /// The encoding side of [`Value`], by reference: same variants in the same
@@ -40,7 +41,7 @@ enum ValueRef<'a> {
     Entry(&'a Entry),
     Summary(&'a [String]),
     Watermark(Minute),
-    Sealed(&'a [(CellKey, Measures)]),
+    Sealed(&'a Tally),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,7 +49,7 @@ enum Value {
     Entry(Box<Entry>),
     Summary(Vec<String>),
     Watermark(Minute),
-    Sealed(Vec<(CellKey, Measures)>),
+    Sealed(Tally),
 }
 
 /// Why a record could not be read.
@@ -96,9 +97,9 @@ impl Change {
                 format!("w/{partition}").into_bytes(),
                 Some(value(&ValueRef::Watermark(*minute))),
             ),
-            Change::Sealed(day, cells) => (
+            Change::Sealed(day, tally) => (
                 format!("p/{day}").into_bytes(),
-                Some(value(&ValueRef::Sealed(cells))),
+                Some(value(&ValueRef::Sealed(tally))),
             ),
         }
     }
@@ -125,9 +126,9 @@ impl Change {
                 .parse()
                 .map(|partition| Change::Watermark(partition, minute))
                 .map_err(|_| DecodeError::Key(key.to_string())),
-            ("p", Some(Value::Sealed(cells))) => name
+            ("p", Some(Value::Sealed(tally))) => name
                 .parse()
-                .map(|day| Change::Sealed(day, cells))
+                .map(|day| Change::Sealed(day, tally))
                 .map_err(|_| DecodeError::Key(key.to_string())),
             ("d" | "s" | "w" | "p", _) => Err(DecodeError::Mismatch(key.to_string())),
             _ => Err(DecodeError::Key(key.to_string())),
@@ -151,7 +152,7 @@ mod tests {
             Change::Entry("g1".to_owned(), None),
             Change::Summary("S1".to_owned(), vec!["I1".to_owned()]),
             Change::Watermark(2, 29_000_000),
-            Change::Sealed(29_000_160, Vec::new()),
+            Change::Sealed(29_000_160, Tally::default()),
         ] {
             let (key, value) = change.encode();
             assert_eq!(Change::decode(&key, value.as_deref()).unwrap(), change);

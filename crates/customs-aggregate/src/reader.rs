@@ -113,8 +113,8 @@ fn apply(shared: &Shared, batch: &[rdkafka::message::OwnedMessage], idle_ms: i64
                     .apply_summary(&id, &invt_nos)
                     .map(|_| ())
                     .map_err(|err| err.to_string()),
-                Ok(Change::Sealed(day, cells)) => {
-                    view.apply_sealed(message.partition(), day, cells);
+                Ok(Change::Sealed(day, tally)) => {
+                    view.apply_sealed(message.partition(), day, tally);
                     Ok(())
                 }
                 Ok(Change::Watermark(partition, minute)) => {

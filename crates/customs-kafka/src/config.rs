@@ -99,7 +99,7 @@ impl Default for TopicsConfig {
             declarations: "customs.declarations.v1".to_owned(),
             classified: "customs.classified.v1".to_owned(),
             dead_letter: "customs.dead-letter.v1".to_owned(),
-            changelog: "customs.aggregate-changelog.v1".to_owned(),
+            changelog: "customs.aggregate-changelog.v2".to_owned(),
             late: "customs.late.v1".to_owned(),
         }
     }

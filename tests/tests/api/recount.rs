@@ -183,14 +183,22 @@ pub fn recount(messages: &[GeneratedMessage], tables: &CodeTables) -> Recount {
 
 impl Recount {
     /// Exact measures per group over `[from, to)`, grouping each item by
-    /// `group`. A declaration counts once per group, or, with `item_groups`,
-    /// once per distinct (partner, province, chapter, currency) of its items
-    /// in the group (what the API serves under item-level dimensions).
+    /// `group`. A declaration counts once per group it has items in.
     pub fn expected(
         &self,
-        (from, to): (Minute, Minute),
-        item_groups: bool,
+        bounds: (Minute, Minute),
         group: impl Fn(&Counted, &ItemFact) -> Vec<String>,
+    ) -> BTreeMap<Vec<String>, Expected> {
+        self.expected_in(bounds, |counted, item| vec![group(counted, item)])
+    }
+
+    /// Like [`Recount::expected`], with any number of groups per item:
+    /// none (filtered out) or several (overlapping groups). A declaration
+    /// counts once in every group any of its items is in.
+    pub fn expected_in(
+        &self,
+        (from, to): (Minute, Minute),
+        groups_of: impl Fn(&Counted, &ItemFact) -> Vec<Vec<String>>,
     ) -> BTreeMap<Vec<String>, Expected> {
         let mut groups: BTreeMap<Vec<String>, Expected> = BTreeMap::new();
         for counted in self.counted.values() {
@@ -199,18 +207,15 @@ impl Recount {
             }
             let mut counted_in = BTreeSet::new();
             for item in &counted.items {
-                let key = group(counted, item);
-                let expected = groups.entry(key.clone()).or_default();
-                let item_group = item_groups.then(|| {
-                    [&item.partner, &item.province, &item.chapter, &item.currency]
-                        .map(String::clone)
-                });
-                if counted_in.insert((key, item_group)) {
-                    expected.num_declarations += 1;
+                for key in groups_of(counted, item) {
+                    let expected = groups.entry(key.clone()).or_default();
+                    if counted_in.insert(key) {
+                        expected.num_declarations += 1;
+                    }
+                    expected.num_items += 1;
+                    expected.cny += item.cny;
+                    expected.usd += item.usd;
                 }
-                expected.num_items += 1;
-                expected.cny += item.cny;
-                expected.usd += item.usd;
             }
         }
         groups

@@ -35,7 +35,6 @@ pub fn answer(state: &Shared, plan: &Plan) -> Result<v1::QueryResponse, ApiError
         group_by: plan.group_by.clone(),
         filters: plan.filters.clone(),
     };
-    response.declarations_count_item_groups = query.counts_slices();
     if let Some(range) = plan.window.resolve(watermark) {
         if let Window::Range(from, to) = plan.window {
             check_aligned(view.panes(), from, to)?;

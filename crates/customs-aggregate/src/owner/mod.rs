@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use customs_domain::lifecycle::{Entry, lifecycle_key};
 use customs_domain::stats::Minute;
-use customs_domain::stats::cell::{Cells, cells_of, merge_cells};
+use customs_domain::stats::cell::Tally;
 use customs_domain::stats::time::{day_start, parse_minute};
 use customs_domain::{ClassifiedDeclaration, Receipt, RejectReason};
 use customs_kafka::stage::now_ms;
@@ -48,7 +48,7 @@ const MAX_SEALED_PER_SCAN: usize = 5_000;
 struct Housework {
     expire: Vec<String>,
     seal: Vec<String>,
-    sealed: Vec<(Minute, Cells)>,
+    sealed: Vec<(Minute, Tally)>,
 }
 
 /// The aggregate's transform.
@@ -74,7 +74,7 @@ pub struct Owner {
     /// Housekeeping by partition, emitted with that partition's next record.
     housework: HashMap<i32, Housework>,
     /// Sealed records of the open transaction.
-    sealed: Vec<(i32, Minute, Cells)>,
+    sealed: Vec<(i32, Minute, Tally)>,
     num_sealed: u64,
     last_housekeeping: Instant,
 }
@@ -327,7 +327,7 @@ impl Owner {
                 !entry.is_waiting() && last < horizon && (settled || last < horizon - lateness)
             });
             seal.truncate(MAX_SEALED_PER_SCAN);
-            let mut days: BTreeMap<Minute, Cells> = BTreeMap::new();
+            let mut days: BTreeMap<Minute, Tally> = BTreeMap::new();
             for key in &seal {
                 let Some(counted) = view.entry(key).and_then(|entry| view.effective(entry)) else {
                     continue;
@@ -336,10 +336,9 @@ impl Owner {
                     continue;
                 };
                 let day = day_start(at);
-                let cells = days
-                    .entry(day)
-                    .or_insert_with(|| view.sealed(*partition, day).to_vec());
-                merge_cells(cells, cells_of(counted));
+                days.entry(day)
+                    .or_insert_with(|| view.sealed(*partition, day).cloned().unwrap_or_default())
+                    .merge(Tally::of(counted));
             }
             if !expire.is_empty() || !seal.is_empty() {
                 self.housework.insert(
@@ -379,9 +378,9 @@ impl Transform for Owner {
                 self.entries.insert(key, (record.partition, None));
                 self.num_expired += 1;
             }
-            for (day, cells) in work.sealed {
-                outputs.push(self.send(record.partition, &Change::Sealed(day, cells.clone())));
-                self.sealed.push((record.partition, day, cells));
+            for (day, tally) in work.sealed {
+                outputs.push(self.send(record.partition, &Change::Sealed(day, tally.clone())));
+                self.sealed.push((record.partition, day, tally));
             }
             for key in work.seal {
                 outputs.push(self.send(record.partition, &Change::Entry(key.clone(), None)));
@@ -418,8 +417,8 @@ impl Transform for Owner {
             let mut view = self.shared.write();
             // Sealed records first: with the tombstones below, contributions
             // move from entries to records in one step under the lock.
-            for (partition, day, cells) in self.sealed.drain(..) {
-                view.apply_sealed(partition, day, cells);
+            for (partition, day, tally) in self.sealed.drain(..) {
+                view.apply_sealed(partition, day, tally);
             }
             for (key, (partition, entry)) in self.entries.drain() {
                 if let Err(err) = view.apply_entry(partition, &key, entry) {

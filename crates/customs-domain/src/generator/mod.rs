@@ -365,7 +365,17 @@ impl<'t> Generator<'t> {
                 let quantity =
                     Decimal::from(self.rng.random_range(1..=if inventory { 5 } else { 1_000 }));
                 let unit_price = Decimal::new(self.rng.random_range(100..=max_price_cents), 2);
-                let country = Some(partner.to_owned());
+                // Imports under a DecMessage may mix origins: about one item
+                // in four comes from another partner, as real declarations
+                // do (items keep their own origin; the trade country stays).
+                let country = if !inventory
+                    && direction == Direction::Import
+                    && self.rng.random_range(0..4) == 0
+                {
+                    Some(self.pick(PARTNERS).to_owned())
+                } else {
+                    Some(partner.to_owned())
+                };
                 Item {
                     item_no: index + 1,
                     commodity_code: self.pick(COMMODITIES).to_owned(),

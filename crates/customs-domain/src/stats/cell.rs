@@ -1,5 +1,17 @@
 //! One cell of a pane: the dimensions a contribution slice is counted under,
-//! and the exact measures summed there.
+//! and the exact measures summed there; and the [`Tally`] a contribution
+//! adds to a pane: its cells and, for a declaration with items in more than
+//! one cell, its [`Shape`].
+//!
+//! Why shapes: under an item-level dimension (partner country, province, HS
+//! chapter, currency and what derives from them) one declaration can fall
+//! in several cells of one row, and sums of per-cell counts would count it
+//! once per cell. A cell therefore counts the declarations it holds whole
+//! ([`Measures::whole`]), and a pane keeps the shape (the set of cells) of
+//! every other declaration, with how many declarations share it. A query
+//! counts a shape once in every row any of its cells falls in, so the
+//! declaration count is distinct under any grouping and filter, with the
+//! code tables in force at query time.
 
 use compact_str::CompactString;
 use rust_decimal::Decimal;
@@ -67,9 +79,10 @@ impl CellKey {
 pub struct Measures {
     /// Declarations, each counted once: on its first slice.
     pub declarations: i64,
-    /// Declaration slices: a declaration counts once in every cell it has
-    /// items in (the declaration count under item-level dimensions).
-    pub declaration_slices: i64,
+    /// Declarations whose every item is in this cell. With the pane's
+    /// shapes (declarations spread over several cells) they give the
+    /// distinct declaration count under item-level dimensions.
+    pub whole: i64,
     /// Goods items.
     pub items: i64,
     /// Value in CNY.
@@ -88,7 +101,7 @@ impl Measures {
         let first = index == 0;
         Measures {
             declarations: i64::from(first),
-            declaration_slices: 1,
+            whole: i64::from(contribution.slices.len() == 1),
             items: slice.num_items as i64,
             value_cny: slice.value_cny,
             value_usd: slice.value_usd,
@@ -105,7 +118,7 @@ impl Measures {
     pub fn add(&mut self, other: &Measures, sign: i64) {
         let factor = Decimal::from(sign);
         self.declarations += sign * other.declarations;
-        self.declaration_slices += sign * other.declaration_slices;
+        self.whole += sign * other.whole;
         self.items += sign * other.items;
         self.value_cny += factor * other.value_cny;
         self.value_usd += factor * other.value_usd;
@@ -115,7 +128,8 @@ impl Measures {
 
     /// Nothing left: every contribution was retracted.
     pub fn is_empty(&self) -> bool {
-        self.declaration_slices == 0
+        self.declarations == 0
+            && self.whole == 0
             && self.items == 0
             && self.value_cny.is_zero()
             && self.value_usd.is_zero()
@@ -125,32 +139,68 @@ impl Measures {
 /// Cells: dimensions and their sums.
 pub type Cells = Vec<(CellKey, Measures)>;
 
-/// Adds `more` into `cells`, cell by cell.
-pub fn merge_cells(cells: &mut Cells, more: impl IntoIterator<Item = (CellKey, Measures)>) {
-    for (key, measures) in more {
-        match cells.iter_mut().find(|(existing, _)| *existing == key) {
-            Some((_, cell)) => cell.add(&measures, 1),
-            None => cells.push((key, measures)),
-        }
-    }
+/// The cells a declaration with items in several cells has items in,
+/// sorted. Its declaration-level dimensions are in every key.
+pub type Shape = Box<[CellKey]>;
+
+/// What contributions add up to: cells, and the shapes of declarations
+/// spread over several cells with how many declarations have each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Cells and their sums.
+    pub cells: Cells,
+    /// Shapes and how many declarations have each.
+    pub shapes: Vec<(Shape, i64)>,
 }
 
-/// The cells of a contribution: what it adds to its pane, and what sealing
-/// adds to a sealed record.
-pub fn cells_of(contribution: &Contribution) -> Cells {
-    let mut cells = Cells::with_capacity(contribution.slices.len());
-    merge_cells(
-        &mut cells,
-        contribution
-            .slices
-            .iter()
-            .enumerate()
-            .map(|(index, slice)| {
-                (
-                    CellKey::of(contribution, slice),
-                    Measures::of(contribution, index, slice),
-                )
-            }),
-    );
-    cells
+impl Tally {
+    /// What one contribution adds to its pane, and sealing to a sealed
+    /// record.
+    pub fn of(contribution: &Contribution) -> Tally {
+        let mut tally = Tally::default();
+        tally.merge_cells(
+            contribution
+                .slices
+                .iter()
+                .enumerate()
+                .map(|(index, slice)| {
+                    (
+                        CellKey::of(contribution, slice),
+                        Measures::of(contribution, index, slice),
+                    )
+                }),
+        );
+        if tally.cells.len() > 1 {
+            let mut shape: Vec<CellKey> = tally.cells.iter().map(|(key, _)| key.clone()).collect();
+            shape.sort_unstable();
+            tally.shapes.push((shape.into_boxed_slice(), 1));
+        }
+        tally
+    }
+
+    /// Adds `other` in, cell by cell and shape by shape.
+    pub fn merge(&mut self, other: Tally) {
+        self.merge_cells(other.cells);
+        for (shape, count) in other.shapes {
+            match self
+                .shapes
+                .iter_mut()
+                .find(|(existing, _)| *existing == shape)
+            {
+                Some((_, existing)) => *existing += count,
+                None => self.shapes.push((shape, count)),
+            }
+        }
+        self.shapes.retain(|(_, count)| *count != 0);
+    }
+
+    fn merge_cells(&mut self, more: impl IntoIterator<Item = (CellKey, Measures)>) {
+        for (key, measures) in more {
+            match self.cells.iter_mut().find(|(existing, _)| *existing == key) {
+                Some((_, cell)) => cell.add(&measures, 1),
+                None => self.cells.push((key, measures)),
+            }
+        }
+        self.cells.retain(|(_, cell)| !cell.is_empty());
+    }
 }

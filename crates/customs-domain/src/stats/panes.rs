@@ -10,14 +10,16 @@
 //! whole number of panes.
 //!
 //! Memory bound: at most 120 + 32·24 + retention-in-days panes, each with at
-//! most one cell per distinct dimension combination counted in it; a cell is
-//! about 400 bytes. A retraction finds its pane by the same rule as its
+//! most one cell per distinct dimension combination counted in it (a cell is
+//! about 400 bytes) and one shape per distinct set of cells that a
+//! declaration with items in several cells spans (a reference-counted list
+//! of its cell keys). A retraction finds its pane by the same rule as its
 //! addition, so it subtracts exactly what was added, whichever tier the pane
 //! is in by then.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::cell::{CellKey, Measures, cells_of};
+use super::cell::{CellKey, Measures, Shape, Tally};
 use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
 use crate::lifecycle::Contribution;
 
@@ -59,7 +61,65 @@ pub struct Misaligned {
     pub pane_start: Minute,
 }
 
-type Pane = HashMap<CellKey, Measures>;
+/// One pane: its cells, and the shapes of its declarations that span
+/// several cells.
+#[derive(Debug, Clone, Default)]
+pub struct Pane {
+    cells: HashMap<CellKey, Measures>,
+    shapes: HashMap<Shape, i64>,
+}
+
+impl Pane {
+    /// The cells and their sums.
+    pub fn cells(&self) -> impl Iterator<Item = (&CellKey, &Measures)> {
+        self.cells.iter()
+    }
+
+    /// The shapes and how many declarations have each.
+    pub fn shapes(&self) -> impl Iterator<Item = (&Shape, i64)> {
+        self.shapes.iter().map(|(shape, count)| (shape, *count))
+    }
+
+    /// Adds `tally` times `sign`; returns the change in the number of cells.
+    fn add(&mut self, tally: &Tally, sign: i64) -> isize {
+        let mut cells_delta: isize = 0;
+        for (key, measures) in &tally.cells {
+            let cell = self.cells.entry(key.clone()).or_insert_with(|| {
+                cells_delta += 1;
+                Measures::default()
+            });
+            cell.add(measures, sign);
+            if cell.is_empty() {
+                self.cells.remove(key);
+                cells_delta -= 1;
+            }
+        }
+        for (shape, count) in &tally.shapes {
+            let held = self.shapes.entry(shape.clone()).or_default();
+            *held += sign * count;
+            if *held == 0 {
+                self.shapes.remove(shape);
+            }
+        }
+        cells_delta
+    }
+
+    /// Adds another pane in.
+    fn absorb(&mut self, other: Pane) {
+        for (key, measures) in other.cells {
+            self.cells.entry(key).or_default().add(&measures, 1);
+        }
+        self.cells.retain(|_, cell| !cell.is_empty());
+        for (shape, count) in other.shapes {
+            *self.shapes.entry(shape).or_default() += count;
+        }
+        self.shapes.retain(|_, count| *count != 0);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.shapes.is_empty()
+    }
+}
 
 /// The panes of the statistics.
 #[derive(Debug, Clone)]
@@ -104,35 +164,19 @@ impl Panes {
     pub fn apply(&mut self, contribution: &Contribution, sign: i64) -> Result<bool, BadTime> {
         let minute = parse_minute(&contribution.counted_at)
             .ok_or_else(|| BadTime(contribution.counted_at.clone()))?;
-        Ok(self.apply_cells(minute, &cells_of(contribution), sign))
+        Ok(self.apply_tally(minute, &Tally::of(contribution), sign))
     }
 
-    /// Adds (`sign` = 1) or retracts (`sign` = -1) ready-made cells at
+    /// Adds (`sign` = 1) or retracts (`sign` = -1) a ready-made tally at
     /// `minute` (a sealed record). Returns false when that time was already
     /// dropped by the retention.
-    pub fn apply_cells(
-        &mut self,
-        minute: Minute,
-        cells: &[(CellKey, Measures)],
-        sign: i64,
-    ) -> bool {
+    pub fn apply_tally(&mut self, minute: Minute, tally: &Tally, sign: i64) -> bool {
         if minute < self.retention_floor {
             return false;
         }
         let (tier, start) = self.locate(minute);
         let pane = tier.entry(start).or_default();
-        let mut cells_delta: isize = 0;
-        for (key, measures) in cells {
-            let cell = pane.entry(key.clone()).or_insert_with(|| {
-                cells_delta += 1;
-                Measures::default()
-            });
-            cell.add(measures, sign);
-            if cell.is_empty() {
-                pane.remove(key);
-                cells_delta -= 1;
-            }
-        }
+        let cells_delta = pane.add(tally, sign);
         if pane.is_empty() {
             tier.remove(&start);
         }
@@ -167,7 +211,7 @@ impl Panes {
         self.num_cells = [&self.minutes, &self.hours, &self.days]
             .iter()
             .flat_map(|tier| tier.values())
-            .map(HashMap::len)
+            .map(|pane| pane.cells.len())
             .sum();
     }
 
@@ -178,6 +222,20 @@ impl Panes {
         from: Minute,
         to: Minute,
         mut visit: impl FnMut(&CellKey, &Measures),
+    ) -> Result<(), Misaligned> {
+        self.fold_panes(from, to, |pane| {
+            pane.cells()
+                .for_each(|(key, measures)| visit(key, measures))
+        })
+    }
+
+    /// Calls `visit` for every pane in `[from, to)`, which must consist of
+    /// whole panes.
+    pub fn fold_panes(
+        &self,
+        from: Minute,
+        to: Minute,
+        mut visit: impl FnMut(&Pane),
     ) -> Result<(), Misaligned> {
         for (tier, span) in [(&self.minutes, 1), (&self.hours, HOUR), (&self.days, DAY)] {
             for (&start, pane) in tier.range(from.saturating_sub(span - 1)..to) {
@@ -191,7 +249,7 @@ impl Panes {
                         pane_start: start,
                     });
                 }
-                pane.iter().for_each(|(key, measures)| visit(key, measures));
+                visit(pane);
             }
         }
         Ok(())
@@ -245,10 +303,6 @@ fn merge_into(
     align: fn(Minute) -> Minute,
 ) {
     for (start, pane) in panes {
-        let target = tier.entry(align(start)).or_default();
-        for (key, measures) in pane {
-            target.entry(key).or_default().add(&measures, 1);
-        }
-        target.retain(|_, cell| !cell.is_empty());
+        tier.entry(align(start)).or_default().absorb(pane);
     }
 }

@@ -7,17 +7,18 @@
 //! several groups (RCEP and Belt-and-Road, say) counts in each of them, so
 //! country-group rows overlap. Under an item-level dimension (partner
 //! country, country group, province, region, HS chapter or section,
-//! currency) the `declarations` measure counts item groups: a declaration
-//! counts once per distinct (partner country, province, HS chapter,
-//! currency) combination of its items in the row — an upper bound of the
-//! declarations with items in the row, since the panes keep no identities.
-//! Items, values and weight stay exact.
+//! currency) a declaration can have items in several rows, and in several
+//! cells of one row: the `declarations` measure then counts each
+//! declaration once in every row it has a selected item in — exactly, from
+//! the cells' whole declarations and the panes' shapes (see
+//! [`super::cell`]). Items, values and weight are sums of the selected
+//! items; weight is a declaration's, counted with its first item group.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::cell::{CellKey, Measures};
+use super::cell::{CellKey, Measures, Shape};
 use super::panes::{Misaligned, Panes};
 use super::time::Minute;
 use crate::codes::CodeTables;
@@ -216,50 +217,72 @@ pub struct Query {
 }
 
 impl Query {
-    /// Whether `declarations` counts item groups (see the module docs).
-    pub fn counts_slices(&self) -> bool {
+    /// Whether a declaration can fall in several cells of a row: the query
+    /// groups or filters by an item-level dimension.
+    pub fn splits_declarations(&self) -> bool {
         self.group_by.iter().any(|d| d.is_item_level())
             || self.filters.iter().any(|f| f.dimension.is_item_level())
     }
-}
 
-/// Exact sums per group, keyed by the group's values in `group_by` order.
-/// Under item-level dimensions `declarations` holds the slice count (see
-/// the module docs).
-pub fn run(
-    panes: &Panes,
-    query: &Query,
-    tables: &CodeTables,
-) -> Result<BTreeMap<Vec<String>, Measures>, Misaligned> {
-    let slices = query.counts_slices();
-    let mut groups: BTreeMap<Vec<String>, Measures> = BTreeMap::new();
-    panes.fold(query.range.0, query.range.1, |key, measures| {
-        let selected = query.filters.iter().all(|filter| {
+    fn selects(&self, key: &CellKey, tables: &CodeTables) -> bool {
+        self.filters.iter().all(|filter| {
             filter
                 .dimension
                 .values(key, tables)
                 .iter()
                 .any(|value| filter.values.contains(value))
-        });
-        if !selected {
-            return;
+        })
+    }
+}
+
+/// Exact sums per group, keyed by the group's values in `group_by` order;
+/// each declaration counted once per group it has a selected item in.
+pub fn run(
+    panes: &Panes,
+    query: &Query,
+    tables: &CodeTables,
+) -> Result<BTreeMap<Vec<String>, Measures>, Misaligned> {
+    let split = query.splits_declarations();
+    let mut groups: BTreeMap<Vec<String>, Measures> = BTreeMap::new();
+    panes.fold_panes(query.range.0, query.range.1, |pane| {
+        for (key, measures) in pane.cells() {
+            if !query.selects(key, tables) {
+                continue;
+            }
+            let mut measures = measures.clone();
+            if split {
+                // Declarations spread over cells come from the shapes.
+                measures.declarations = measures.whole;
+            }
+            for group in group_keys(&query.group_by, key, tables) {
+                groups.entry(group).or_default().add(&measures, 1);
+            }
         }
-        let mut measures = measures.clone();
-        if slices {
-            measures.declarations = measures.declaration_slices;
-        }
-        for group in group_keys(&query.group_by, key, tables) {
-            groups.entry(group).or_default().add(&measures, 1);
+        if split {
+            for (shape, count) in pane.shapes() {
+                for group in shape_groups(query, shape, tables) {
+                    groups.entry(group).or_default().declarations += count;
+                }
+            }
         }
     })?;
     groups.retain(|_, measures| !measures.is_empty());
     Ok(groups)
 }
 
+/// The distinct groups a declaration of `shape` has selected items in.
+fn shape_groups(query: &Query, shape: &Shape, tables: &CodeTables) -> BTreeSet<Vec<String>> {
+    shape
+        .iter()
+        .filter(|key| query.selects(key, tables))
+        .flat_map(|key| group_keys(&query.group_by, key, tables))
+        .collect()
+}
+
 /// A measure to order groups and compute shares by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Measure {
-    /// Declarations (or item groups, see the module docs).
+    /// Distinct declarations (see the module docs).
     Declarations,
     /// Goods items.
     Items,
@@ -346,6 +369,9 @@ fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> V
     }
     keys
 }
+
+#[cfg(test)]
+mod distinct_tests;
 
 #[cfg(test)]
 mod tests {

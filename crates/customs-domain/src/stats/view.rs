@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::cell::{CellKey, Measures};
+use super::cell::Tally;
 use super::panes::{BadTime, PaneLayout, Panes};
 use super::time::Minute;
 use super::watermark::Watermarks;
@@ -42,9 +42,9 @@ pub struct StatsView {
     key_by_invt_no: HashMap<String, String>,
     superseded: HashMap<String, String>,
     summaries: HashSet<String>,
-    /// Sealed cells per (partition, China day): final contributions whose
+    /// Sealed tallies per (partition, China day): final contributions whose
     /// entries were removed.
-    sealed: HashMap<(i32, Minute), Vec<(CellKey, Measures)>>,
+    sealed: HashMap<(i32, Minute), Tally>,
     panes: Panes,
     watermarks: Watermarks,
     num_waiting: usize,
@@ -192,24 +192,21 @@ impl StatsView {
         Ok(true)
     }
 
-    /// Replaces the sealed cells of (`partition`, China `day`): the panes
-    /// lose the old sealed cells and gain the new ones. The owner writes a
+    /// Replaces the sealed tally of (`partition`, China `day`): the panes
+    /// lose the old sealed tally and gain the new one. The owner writes a
     /// sealed record together with tombstones of the entries it absorbed, so
     /// their contributions move from entries to the record.
-    pub fn apply_sealed(&mut self, partition: i32, day: Minute, cells: Vec<(CellKey, Measures)>) {
+    pub fn apply_sealed(&mut self, partition: i32, day: Minute, tally: Tally) {
         if let Some(old) = self.sealed.remove(&(partition, day)) {
-            self.panes.apply_cells(day, &old, -1);
+            self.panes.apply_tally(day, &old, -1);
         }
-        self.panes.apply_cells(day, &cells, 1);
-        self.sealed.insert((partition, day), cells);
+        self.panes.apply_tally(day, &tally, 1);
+        self.sealed.insert((partition, day), tally);
     }
 
-    /// The sealed cells of (`partition`, China `day`).
-    pub fn sealed(&self, partition: i32, day: Minute) -> &[(CellKey, Measures)] {
-        self.sealed
-            .get(&(partition, day))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    /// The sealed tally of (`partition`, China `day`), if any.
+    pub fn sealed(&self, partition: i32, day: Minute) -> Option<&Tally> {
+        self.sealed.get(&(partition, day))
     }
 
     /// Sealed records held.

@@ -191,7 +191,7 @@ fn a_summary_finds_an_inventory_by_the_number_its_receipt_assigned() {
 
 #[test]
 fn sealing_moves_a_contribution_from_its_entry_to_a_sealed_record() {
-    use crate::stats::cell::cells_of;
+    use crate::stats::cell::Tally;
     use crate::stats::time::{day_start, parse_minute};
     let mut view = StatsView::default();
     let entry = released("old", 40, "2026-09-01T10:00:00");
@@ -202,15 +202,15 @@ fn sealing_moves_a_contribution_from_its_entry_to_a_sealed_record() {
     let counted = entry.counted.as_ref().unwrap();
     let day = day_start(parse_minute(&counted.counted_at).unwrap());
     // The owner's transaction: the sealed record, then the tombstone.
-    let mut cells = view.sealed(1, day).to_vec();
-    cells.extend(cells_of(counted));
-    view.apply_sealed(1, day, cells);
+    let mut tally = view.sealed(1, day).cloned().unwrap_or_default();
+    tally.merge(Tally::of(counted));
+    view.apply_sealed(1, day, tally);
     view.apply_entry(1, "old", None).unwrap();
     assert_eq!(all_time(&view), before);
     assert_eq!(view.num_entries(), 1);
     assert_eq!(view.find("I-old"), None, "its index goes with it");
     // Re-applying the same sealed record (a reader seeing it again) is harmless.
-    let again = view.sealed(1, day).to_vec();
+    let again = view.sealed(1, day).cloned().unwrap();
     view.apply_sealed(1, day, again);
     assert_eq!(all_time(&view), before);
 }
