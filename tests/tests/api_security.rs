@@ -1,0 +1,241 @@
+//! The API as production runs it: TLS, a bearer token and client deadlines,
+//! end to end.
+//!
+//! The aggregate runs as a real process with `deploy/config/aggregate.toml`,
+//! a throw-away certificate for `localhost` and a token, on the real broker.
+//! Real tonic clients then check over a socket that:
+//! - a plaintext client, and a TLS client that does not trust the
+//!   certificate, cannot talk to it at all;
+//! - health answers over TLS without the token (probes need no secret);
+//! - the stats service answers `UNAUTHENTICATED` without the token or with a
+//!   wrong one, and answers with it;
+//! - a request whose `grpc-timeout` has already passed when it arrives is
+//!   answered `DEADLINE_EXCEEDED` by the server itself, and counted so in
+//!   `customs_aggregate_grpc_requests_total`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use customs_e2e::processes::{
+    Children, Instance, free_port, service_command, service_env, setting,
+};
+use customs_e2e::{broker, service_kafka, unique_topics};
+use customs_proto::v1;
+use customs_proto::v1::stats_service_client::StatsServiceClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const TOKEN: &str = "s3cret-token-for-the-test";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
+    let bootstrap = broker()?;
+    let topics = unique_topics("api-security");
+    customs_kafka::admin::ensure_topics(
+        &service_kafka(&bootstrap, "api-security", "setup"),
+        &[&topics.classified, &topics.dead_letter],
+    )
+    .await?;
+
+    // A certificate for localhost, and another nobody should trust.
+    let dir = std::env::temp_dir().join(format!("customs-api-security-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let served = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    let stranger = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    let (cert, key) = (dir.join("api.crt"), dir.join("api.key"));
+    std::fs::write(&cert, served.cert.pem())?;
+    std::fs::write(&key, served.signing_key.serialize_pem())?;
+
+    let (grpc_port, metrics_port) = (free_port()?, free_port()?);
+    let kafka = service_kafka(&bootstrap, "api-security", "aggregate");
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let mut env = service_env(
+        "aggregate",
+        &Instance {
+            bootstrap: &bootstrap,
+            group_id: &kafka.group_id,
+            transactional_id: &kafka.transactional_id,
+            topics: &topics,
+            metrics_addr: &metrics_addr,
+        },
+    );
+    env.extend([
+        setting("aggregate", "GRPC_ADDR", format!("127.0.0.1:{grpc_port}")),
+        setting("aggregate", "API__TLS_CERT", cert.display().to_string()),
+        setting("aggregate", "API__TLS_KEY", key.display().to_string()),
+        setting("aggregate", "API__BEARER_TOKEN", TOKEN),
+    ]);
+    let mut children = Children::default();
+    children.spawn("aggregate", &mut service_command("aggregate", &env, true)?)?;
+
+    let url = format!("https://localhost:{grpc_port}");
+    let trusted = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(served.cert.pem()))
+        .domain_name("localhost");
+    let channel = connect(&mut children, &url, trusted).await?;
+
+    // Health: over TLS, without the token, SERVING once the view restored.
+    let mut health = HealthClient::new(channel.clone());
+    let started = Instant::now();
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: "customs.v1.StatsService".to_owned(),
+            })
+            .await?
+            .into_inner()
+            .status();
+        if status == ServingStatus::Serving {
+            break;
+        }
+        ensure!(started.elapsed() < TIMEOUT, "not serving after {TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Without TLS, or without trusting the certificate: no conversation.
+    let plaintext = Endpoint::from_shared(format!("http://127.0.0.1:{grpc_port}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5));
+    match plaintext.connect().await {
+        Ok(channel) => {
+            let answer = StatsServiceClient::new(channel)
+                .get_totals(v1::GetTotalsRequest::default())
+                .await;
+            ensure!(answer.is_err(), "a plaintext call was answered: {answer:?}");
+        }
+        Err(err) => eprintln!("api-security: plaintext refused: {err}"),
+    }
+    let untrusted = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(stranger.cert.pem()))
+        .domain_name("localhost");
+    let refused = Endpoint::from_shared(url.clone())?
+        .tls_config(untrusted)?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await;
+    ensure!(
+        refused.is_err(),
+        "a client that does not trust the certificate connected"
+    );
+
+    // The token: required, compared exactly.
+    let mut stats = StatsServiceClient::new(channel.clone());
+    for presented in [None, Some("wrong-token"), Some(&TOKEN[..TOKEN.len() - 1])] {
+        let mut request = tonic::Request::new(v1::GetTotalsRequest::default());
+        if let Some(token) = presented {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse()?);
+        }
+        let status = stats
+            .get_totals(request)
+            .await
+            .expect_err("answered without the right token");
+        assert_eq!(status.code(), Code::Unauthenticated, "{presented:?}");
+    }
+    let totals = stats
+        .get_totals(authorized(v1::GetTotalsRequest::default()))
+        .await?
+        .into_inner();
+    ensure!(totals.freshness.is_some(), "an answer with its freshness");
+
+    // A deadline that has passed on arrival: the server says so itself.
+    let query = v1::QueryRequest {
+        window: Some(v1::Window {
+            kind: Some(v1::window::Kind::AllTime(v1::AllTime {})),
+        }),
+        ..Default::default()
+    };
+    let mut late = authorized(query.clone());
+    late.metadata_mut().insert("grpc-timeout", "1n".parse()?);
+    let status = stats
+        .query(late)
+        .await
+        .expect_err("answered after its deadline");
+    ensure!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "a passed deadline: {status:?}"
+    );
+    eprintln!(
+        "api-security: a passed deadline: the client saw {:?}",
+        status.code()
+    );
+    // A generous one is met.
+    let mut timely = authorized(query);
+    timely.set_timeout(Duration::from_secs(10));
+    stats.query(timely).await?;
+
+    let page = scrape(metrics_port).await?;
+    let counted = |code: &str, method: &str| {
+        page.lines()
+            .filter(|line| line.starts_with("customs_aggregate_grpc_requests_total{"))
+            .filter(|line| {
+                line.contains(&format!("code=\"{code}\""))
+                    && line.contains(&format!("method=\"{method}\""))
+            })
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    eprintln!(
+        "api-security: unauthenticated {}, deadline exceeded {}, ok Query {}",
+        counted("unauthenticated", "any"),
+        counted("deadline_exceeded", "Query"),
+        counted("ok", "Query")
+    );
+    assert_eq!(counted("unauthenticated", "any"), 3.0, "{page}");
+    assert_eq!(counted("deadline_exceeded", "Query"), 1.0, "{page}");
+    assert_eq!(counted("ok", "Query"), 1.0, "{page}");
+    children.ensure_running()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `message` with the right token.
+fn authorized<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("ascii"),
+    );
+    request
+}
+
+/// A TLS channel to the aggregate, once it listens.
+async fn connect(
+    children: &mut Children,
+    url: &str,
+    tls: ClientTlsConfig,
+) -> anyhow::Result<Channel> {
+    let endpoint = Endpoint::from_shared(url.to_owned())?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5));
+    let started = Instant::now();
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => return Ok(channel),
+            Err(err) if started.elapsed() > TIMEOUT => bail!("no TLS connection: {err:?}"),
+            Err(_) => {
+                children.ensure_running()?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// The aggregate's `/metrics` page.
+async fn scrape(port: u16) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut page = String::new();
+    stream.read_to_string(&mut page).await?;
+    page.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .context("an HTTP response")
+}
