@@ -141,6 +141,7 @@ mod tests {
             defaults.kafka.transactional_id
         );
         assert_eq!(loaded.kafka.commit_interval, defaults.kafka.commit_interval);
+        assert_eq!(loaded.kafka.batch_linger, defaults.kafka.batch_linger);
         assert_eq!(loaded.topics, defaults.topics);
         assert_eq!(loaded.statistics, defaults.statistics);
         assert_eq!(loaded.api, defaults.api);

@@ -18,9 +18,16 @@ pub struct KafkaConfig {
     /// across its restarts, so a restarted instance fences its predecessor
     /// and aborts its open transaction at once (KIP-98).
     pub transactional_id: String,
-    /// How long a transaction collects records before it commits.
+    /// Longest a transaction collects records, from its first record,
+    /// before it commits.
     #[serde(with = "humantime_serde")]
     pub commit_interval: Duration,
+    /// A transaction commits once no further input arrived for this long
+    /// (or when it is full, or after `commit_interval`): under light load a
+    /// record waits at most this long for company, under heavy load batches
+    /// grow by themselves while the previous one commits.
+    #[serde(with = "humantime_serde")]
+    pub batch_linger: Duration,
     /// Most input records in one transaction.
     pub max_batch_records: usize,
     /// Consumer group session timeout: how long a vanished instance keeps
@@ -42,6 +49,7 @@ impl Default for KafkaConfig {
             group_id: String::new(),
             transactional_id: String::new(),
             commit_interval: Duration::from_millis(100),
+            batch_linger: Duration::from_millis(10),
             max_batch_records: 2_000,
             session_timeout: Duration::from_secs(10),
             topic_partitions: 3,

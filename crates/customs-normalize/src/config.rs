@@ -65,6 +65,7 @@ mod tests {
             defaults.kafka.transactional_id
         );
         assert_eq!(loaded.kafka.commit_interval, defaults.kafka.commit_interval);
+        assert_eq!(loaded.kafka.batch_linger, defaults.kafka.batch_linger);
         assert_eq!(loaded.topics, defaults.topics);
         assert_eq!(
             loaded.telemetry.metrics_addr,
