@@ -26,6 +26,7 @@ use customs_proto::v1::stats_service_client::StatsServiceClient;
 use serde::Serialize;
 use tonic::transport::Channel;
 
+use crate::api::{self, ApiLatency};
 use crate::feed::{self, Sender};
 use crate::progress;
 use crate::prom::{self, Histogram, Quantile};
@@ -113,6 +114,8 @@ pub struct LatencyResult {
     pub histogram: Option<HistogramQuantiles>,
     /// `None` when no marker was measured.
     pub markers: Option<MarkerStats>,
+    /// The API on the state the run left, measured after the drain.
+    pub api: ApiLatency,
 }
 
 /// Runs the latency measurement; topics and processes are cleaned up.
@@ -135,7 +138,9 @@ async fn run_on(
     let load: Arc<[GeneratedMessage]> = feed::generate_without_markers(num_load, spec.seed).into();
     // Enough for one marker per gap over the whole load, plus the warm-up.
     let max_markers = (spec.seconds / MARKER_GAP.as_secs_f64()).ceil() as usize + 2;
-    let markers = feed::markers(max_markers, spec.seed)?;
+    // The API phase uses its own markers after the load's.
+    let markers = feed::markers(max_markers + api::NUM_UPDATES, spec.seed)?;
+    let (markers, api_markers) = markers.split_at(max_markers);
     let log_dir = spec.log_dir.join("latency");
     let mut pipeline = Pipeline::start(
         install,
@@ -201,6 +206,11 @@ async fn run_on(
     .with_context(|| format!("latency run drain (logs in {})", log_dir.display()))?;
     let drain_seconds = drain_clock.elapsed().as_secs_f64();
     let after = prom::scrape(aggregate_metrics).await?.histogram(METRIC);
+    let mut api_sender = Sender::new(spec.bootstrap, topics.raw())?;
+    let api = api::measure(&mut client, &mut api_sender, api_markers)
+        .await
+        .with_context(|| format!("API latency (logs in {})", log_dir.display()))?;
+    api_sender.finish()?;
     let unclean = tokio::task::spawn_blocking(move || pipeline.stop()).await??;
     if !unclean.is_empty() {
         eprintln!("bench: [latency] did not stop cleanly: {unclean:?}");
@@ -218,6 +228,7 @@ async fn run_on(
         drain_seconds,
         histogram: histogram.as_ref().and_then(quantiles),
         markers: marker_stats(&mut samples),
+        api,
     })
 }
 

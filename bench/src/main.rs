@@ -14,6 +14,7 @@
 //! measurement, not a test: it fails only when the pipeline does not finish
 //! or a tool fails, never on slow numbers. Run it through `bench/run`.
 
+mod api;
 mod ceiling;
 mod feed;
 mod latency;

@@ -405,6 +405,32 @@ impl Report {
                 );
             }
         }
+        let api = &l.api;
+        let _ = writeln!(
+            out,
+            "\n## Statistics API latency (release build)\n\n\
+             Right after the drain, services still running, the aggregate holding {} \
+             declarations. Client-side times over one gRPC connection on loopback.\n",
+            thousands(api.num_declarations as f64)
+        );
+        let _ = writeln!(out, "| measure | samples | p50 ms | p99 ms | max ms |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        for (name, m) in [
+            (
+                "`Query`: last 30 days by partner country, top 10 by value",
+                &api.query,
+            ),
+            (
+                "`Subscribe` update: marker produced to raw → update counting it",
+                &api.subscription_update,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {:.1} | {:.1} | {:.1} |",
+                m.num_samples, m.p50, m.p99, m.max
+            );
+        }
     }
 }
 

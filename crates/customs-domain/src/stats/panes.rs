@@ -17,7 +17,7 @@
 //! addition, so it subtracts exactly what was added, whichever tier the pane
 //! is in by then.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::cell::{CellKey, Measures, Shape, Tally};
 use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
@@ -65,8 +65,8 @@ pub struct Misaligned {
 /// several cells.
 #[derive(Debug, Clone, Default)]
 pub struct Pane {
-    cells: HashMap<CellKey, Measures>,
-    shapes: HashMap<Shape, i64>,
+    cells: foldhash::HashMap<CellKey, Measures>,
+    shapes: foldhash::HashMap<Shape, i64>,
 }
 
 impl Pane {
@@ -231,11 +231,11 @@ impl Panes {
 
     /// Calls `visit` for every pane in `[from, to)`, which must consist of
     /// whole panes.
-    pub fn fold_panes(
-        &self,
+    pub fn fold_panes<'a>(
+        &'a self,
         from: Minute,
         to: Minute,
-        mut visit: impl FnMut(&Pane),
+        mut visit: impl FnMut(&'a Pane),
     ) -> Result<(), Misaligned> {
         for (tier, span) in [(&self.minutes, 1), (&self.hours, HOUR), (&self.days, DAY)] {
             for (&start, pane) in tier.range(from.saturating_sub(span - 1)..to) {

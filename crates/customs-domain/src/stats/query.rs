@@ -14,11 +14,12 @@
 //! [`super::cell`]). Items, values and weight are sums of the selected
 //! items; weight is a declaration's, counted with its first item group.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::cell::{CellKey, Measures, Shape};
+use super::cell::{CellKey, Measures};
 use super::panes::{Misaligned, Panes};
 use super::time::Minute;
 use crate::codes::CodeTables;
@@ -120,42 +121,56 @@ impl Dimension {
 
     /// The dimension's values for one cell (several for a country group).
     pub fn values(self, key: &CellKey, tables: &CodeTables) -> Vec<String> {
-        let one = |value: Option<&str>| vec![value.unwrap_or("").to_owned()];
-        match self {
-            Dimension::Category => one(Some(key.category.as_str())),
-            Dimension::Subcategory => one(key.subcategory.as_deref()),
-            Dimension::Direction => one(Some(key.direction.as_str())),
-            Dimension::SupervisionMode => one(Some(&key.supervision_mode)),
-            Dimension::StatisticsGroup => one(Some(&key.statistics_group)),
-            Dimension::PartnerCountry => one(Some(&key.partner_country)),
+        let mut values = Vec::new();
+        self.values_into(key, tables, &mut values);
+        values.into_iter().map(Cow::into_owned).collect()
+    }
+
+    /// [`Dimension::values`] into `out` (cleared first), borrowed where
+    /// they can be: a query computes them for every cell it reads.
+    pub fn values_into<'a>(
+        self,
+        key: &'a CellKey,
+        tables: &'a CodeTables,
+        out: &mut Vec<Cow<'a, str>>,
+    ) {
+        out.clear();
+        let value = match self {
+            Dimension::Category => Some(key.category.as_str()),
+            Dimension::Subcategory => key.subcategory.as_deref(),
+            Dimension::Direction => Some(key.direction.as_str()),
+            Dimension::SupervisionMode => Some(key.supervision_mode.as_str()),
+            Dimension::StatisticsGroup => Some(key.statistics_group.as_str()),
+            Dimension::PartnerCountry => Some(key.partner_country.as_str()),
             Dimension::CountryGroup => {
                 let groups = tables
                     .country(&key.partner_country)
                     .map(|alpha3| tables.country_groups(alpha3))
                     .unwrap_or(&[]);
-                if groups.is_empty() {
-                    vec![String::new()]
-                } else {
-                    groups.to_vec()
+                out.extend(groups.iter().map(|group| Cow::Borrowed(group.as_str())));
+                if out.is_empty() {
+                    out.push(Cow::Borrowed(""));
                 }
+                return;
             }
-            Dimension::CustomsOffice => one(Some(&key.customs_office)),
-            Dimension::CustomsDistrict => one(key
-                .customs_office
-                .get(..2)
-                .map(|district| format!("{district}00"))
-                .as_deref()),
-            Dimension::Province => one(key.province.as_deref()),
-            Dimension::Region => one(key
+            Dimension::CustomsOffice => Some(key.customs_office.as_str()),
+            Dimension::CustomsDistrict => {
+                let district = key.customs_office.get(..2);
+                out.push(district.map_or(Cow::Borrowed(""), |d| Cow::Owned(format!("{d}00"))));
+                return;
+            }
+            Dimension::Province => key.province.as_deref(),
+            Dimension::Region => key
                 .province
                 .as_deref()
                 .and_then(|code| tables.province(code))
-                .map(|province| province.region.as_str())),
-            Dimension::HsChapter => one(Some(&key.hs_chapter)),
-            Dimension::HsSection => one(hs_section(&key.hs_chapter)),
-            Dimension::TransportMode => one(key.transport_mode.as_deref()),
-            Dimension::Currency => one(Some(&key.currency)),
-        }
+                .map(|province| province.region.as_str()),
+            Dimension::HsChapter => Some(key.hs_chapter.as_str()),
+            Dimension::HsSection => hs_section(&key.hs_chapter),
+            Dimension::TransportMode => key.transport_mode.as_deref(),
+            Dimension::Currency => Some(key.currency.as_str()),
+        };
+        out.push(Cow::Borrowed(value.unwrap_or("")));
     }
 }
 
@@ -224,6 +239,7 @@ impl Query {
             || self.filters.iter().any(|f| f.dimension.is_item_level())
     }
 
+    #[cfg(test)]
     fn selects(&self, key: &CellKey, tables: &CodeTables) -> bool {
         self.filters.iter().all(|filter| {
             filter
@@ -243,40 +259,141 @@ pub fn run(
     tables: &CodeTables,
 ) -> Result<BTreeMap<Vec<String>, Measures>, Misaligned> {
     let split = query.splits_declarations();
-    let mut groups: BTreeMap<Vec<String>, Measures> = BTreeMap::new();
+    let mut router = Router::new(query, tables);
+    let mut sums: Vec<Measures> = Vec::new();
+    let mut route: Vec<usize> = Vec::new();
     panes.fold_panes(query.range.0, query.range.1, |pane| {
         for (key, measures) in pane.cells() {
-            if !query.selects(key, tables) {
-                continue;
-            }
-            let mut measures = measures.clone();
-            if split {
-                // Declarations spread over cells come from the shapes.
-                measures.declarations = measures.whole;
-            }
-            for group in group_keys(&query.group_by, key, tables) {
-                groups.entry(group).or_default().add(&measures, 1);
+            route.clear();
+            router.route(key, &mut route);
+            for &group in &route {
+                if sums.len() <= group {
+                    sums.resize(group + 1, Measures::default());
+                }
+                let sum = &mut sums[group];
+                sum.add(measures, 1);
+                if split {
+                    // Declarations spread over cells come from the shapes.
+                    sum.declarations += measures.whole - measures.declarations;
+                }
             }
         }
         if split {
             for (shape, count) in pane.shapes() {
-                for group in shape_groups(query, shape, tables) {
-                    groups.entry(group).or_default().declarations += count;
+                route.clear();
+                for key in shape.iter() {
+                    router.route(key, &mut route);
+                }
+                route.sort_unstable();
+                route.dedup();
+                for &group in &route {
+                    if sums.len() <= group {
+                        sums.resize(group + 1, Measures::default());
+                    }
+                    sums[group].declarations += count;
                 }
             }
         }
     })?;
+    let mut groups: BTreeMap<Vec<String>, Measures> = router
+        .groups
+        .into_iter()
+        .zip(
+            sums.into_iter()
+                .chain(std::iter::repeat_with(Measures::default)),
+        )
+        .collect();
     groups.retain(|_, measures| !measures.is_empty());
     Ok(groups)
 }
 
-/// The distinct groups a declaration of `shape` has selected items in.
-fn shape_groups(query: &Query, shape: &Shape, tables: &CodeTables) -> BTreeSet<Vec<String>> {
-    shape
-        .iter()
-        .filter(|key| query.selects(key, tables))
-        .flat_map(|key| group_keys(&query.group_by, key, tables))
-        .collect()
+/// Which groups a cell adds to, without allocating per cell: dimension
+/// values are borrowed, and a group is found by its values joined into one
+/// reused string.
+struct Router<'a> {
+    query: &'a Query,
+    tables: &'a CodeTables,
+    /// Values of each group-by dimension for the current cell.
+    values: Vec<Vec<Cow<'a, str>>>,
+    /// Values of one filter's dimension for the current cell.
+    filtered: Vec<Cow<'a, str>>,
+    /// The current group's values, joined by [`SEPARATOR`].
+    probe: String,
+    index: foldhash::HashMap<String, usize>,
+    groups: Vec<Vec<String>>,
+}
+
+/// Joins a group's values in [`Router::probe`]; no code contains it.
+const SEPARATOR: char = '\u{1f}';
+
+impl<'a> Router<'a> {
+    fn new(query: &'a Query, tables: &'a CodeTables) -> Self {
+        Router {
+            query,
+            tables,
+            values: vec![Vec::new(); query.group_by.len()],
+            filtered: Vec::new(),
+            probe: String::new(),
+            index: Default::default(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Appends the groups `key` adds to (none when a filter rejects it).
+    fn route(&mut self, key: &'a CellKey, out: &mut Vec<usize>) {
+        for filter in &self.query.filters {
+            filter
+                .dimension
+                .values_into(key, self.tables, &mut self.filtered);
+            if !self
+                .filtered
+                .iter()
+                .any(|value| filter.values.iter().any(|accepted| accepted == value))
+            {
+                return;
+            }
+        }
+        for (dimension, values) in self.query.group_by.iter().zip(&mut self.values) {
+            dimension.values_into(key, self.tables, values);
+        }
+        // Every combination of the values (several only for country groups).
+        let mut choice = vec![0usize; self.values.len()];
+        loop {
+            self.probe.clear();
+            for (values, &chosen) in self.values.iter().zip(&choice) {
+                self.probe.push_str(&values[chosen]);
+                self.probe.push(SEPARATOR);
+            }
+            let group = match self.index.get(self.probe.as_str()) {
+                Some(&group) => group,
+                None => {
+                    let values = self
+                        .values
+                        .iter()
+                        .zip(&choice)
+                        .map(|(values, &chosen)| values[chosen].clone().into_owned())
+                        .collect();
+                    self.groups.push(values);
+                    self.index.insert(self.probe.clone(), self.groups.len() - 1);
+                    self.groups.len() - 1
+                }
+            };
+            out.push(group);
+            // Next combination, odometer-style.
+            let mut position = choice.len();
+            loop {
+                if position == 0 {
+                    return;
+                }
+                position -= 1;
+                choice[position] += 1;
+                if choice[position] < self.values[position].len() {
+                    break;
+                }
+                choice[position] = 0;
+            }
+        }
+    }
 }
 
 /// A measure to order groups and compute shares by.
@@ -351,7 +468,9 @@ pub fn has_data_before(panes: &Panes, minute: Minute) -> Result<bool, Misaligned
     Ok(found)
 }
 
-/// Every combination of the cell's values over the group-by dimensions.
+/// Every combination of the cell's values over the group-by dimensions:
+/// the plain form of what [`Router`] does, the tests' reference.
+#[cfg(test)]
 fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> Vec<Vec<String>> {
     let mut keys = vec![Vec::with_capacity(dimensions.len())];
     for dimension in dimensions {
