@@ -48,6 +48,8 @@ pub struct LatencySpec<'a> {
     pub bootstrap: &'a str,
     /// Partitions per topic.
     pub partitions: i32,
+    /// The load as a fraction of the main run's throughput, if so chosen.
+    pub fraction: Option<f64>,
     /// Offered load, messages/s.
     pub rate: f64,
     /// How long to offer it.
@@ -100,6 +102,9 @@ pub struct MarkerStats {
 pub struct LatencyResult {
     /// Partitions per topic; one instance per service.
     pub partitions: i32,
+    /// The offered rate as a fraction of the main run's throughput, if so
+    /// chosen (else `--rate`).
+    pub fraction_of_max: Option<f64>,
     /// Asked-for rate.
     pub offered_rate: f64,
     /// Messages sent / time taken to send them.
@@ -141,7 +146,7 @@ async fn run_on(
     // The API phase uses its own markers after the load's.
     let markers = feed::markers(max_markers + api::NUM_UPDATES, spec.seed)?;
     let (markers, api_markers) = markers.split_at(max_markers);
-    let log_dir = spec.log_dir.join("latency");
+    let log_dir = spec.log_dir.join(format!("latency-{:.0}", spec.rate));
     let mut pipeline = Pipeline::start(
         install,
         &PipelineSpec {
@@ -221,6 +226,7 @@ async fn run_on(
     });
     Ok(LatencyResult {
         partitions: spec.partitions,
+        fraction_of_max: spec.fraction,
         offered_rate: spec.rate,
         achieved_rate: num_sent as f64 / send_seconds,
         seconds: spec.seconds,

@@ -4,7 +4,8 @@
 //! raw-consume ceiling, runs `customs-ingest`, `customs-normalize` and
 //! `customs-aggregate` as release processes with their deployed settings
 //! (exactly-once on) until the aggregate has read everything, measures
-//! event-to-queryable latency at a fixed offered load, and repeats the
+//! event-to-queryable latency and the API's latency at fixed offered loads
+//! (by default 1/8, 1/4 and 1/2 of that run's throughput), and repeats the
 //! throughput run with 1, 2 and 4 partitions and as many instances. It prints
 //! a Markdown table and writes it and the JSON behind it to `--out-dir`.
 //!
@@ -56,11 +57,14 @@ struct Cli {
     /// normalize instances (one aggregate); `none` skips them.
     #[arg(long, value_parser = parse_scaling, default_value = "1,2,4")]
     scaling: Scaling,
-    /// How long to offer the fixed load of the latency run; 0 skips it.
+    /// How long to offer each fixed load of the latency runs; 0 skips them.
     #[arg(long, default_value_t = 30.0)]
     latency_seconds: f64,
-    /// Offered load of the latency run, messages/s; default: half the main
-    /// run's end-to-end throughput.
+    /// Offered loads of the latency runs, as fractions of the main run's
+    /// end-to-end throughput (one run each, in this order).
+    #[arg(long, value_parser = parse_fractions, default_value = "0.125,0.25,0.5")]
+    latency_fractions: Fractions,
+    /// One latency run at this many messages/s instead of the fractions.
     #[arg(long)]
     rate: Option<f64>,
     /// Record a `perf` CPU profile of every service process during the main
@@ -104,6 +108,20 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+/// Fractions of the maximum throughput.
+#[derive(Debug, Clone)]
+struct Fractions(Vec<f64>);
+
+fn parse_fractions(text: &str) -> Result<Fractions, String> {
+    text.split(',')
+        .map(|part| match part.trim().parse::<f64>() {
+            Ok(fraction) if fraction > 0.0 && fraction <= 1.0 => Ok(fraction),
+            _ => Err(format!("{part:?} is not a fraction in (0, 1]")),
+        })
+        .collect::<Result<_, _>>()
+        .map(Fractions)
 }
 
 fn parse_scaling(text: &str) -> Result<Scaling, String> {
@@ -193,26 +211,36 @@ async fn bench(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
     )
     .await?;
 
-    let latency = if cli.latency_seconds > 0.0 {
-        let rate = cli.rate.unwrap_or(main_run.messages_per_second / 2.0);
-        Some(
-            latency::run(
-                &install,
-                &latency::LatencySpec {
-                    bootstrap: &cli.bootstrap_servers,
-                    partitions: cli.partitions,
-                    rate,
-                    seconds: cli.latency_seconds,
-                    seed: cli.seed + 1,
-                    log_dir: &log_dir,
-                    registry,
-                },
-            )
-            .await?,
-        )
-    } else {
-        None
+    let loads: Vec<(Option<f64>, f64)> = match cli.rate {
+        Some(rate) => vec![(None, rate)],
+        None => cli
+            .latency_fractions
+            .0
+            .iter()
+            .map(|&fraction| (Some(fraction), fraction * main_run.messages_per_second))
+            .collect(),
     };
+    let mut latency = Vec::new();
+    if cli.latency_seconds > 0.0 {
+        for (fraction, rate) in loads {
+            latency.push(
+                latency::run(
+                    &install,
+                    &latency::LatencySpec {
+                        bootstrap: &cli.bootstrap_servers,
+                        partitions: cli.partitions,
+                        fraction,
+                        rate,
+                        seconds: cli.latency_seconds,
+                        seed: cli.seed + 1,
+                        log_dir: &log_dir,
+                        registry,
+                    },
+                )
+                .await?,
+            );
+        }
+    }
 
     let mut scaling = Vec::new();
     for partitions in &cli.scaling.0 {
@@ -235,6 +263,7 @@ async fn bench(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             scaling: cli.scaling.0.clone(),
             latency_seconds: cli.latency_seconds,
             rate_opt: cli.rate,
+            latency_fractions: cli.latency_fractions.0.clone(),
             config_dir: cli.config_dir.display().to_string(),
             revision: cli.revision.clone(),
             overrides: cli
