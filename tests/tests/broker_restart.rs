@@ -1,0 +1,175 @@
+//! The broker dies (SIGKILL) in the middle of a feed and comes back on its
+//! data: the three services, running as processes with their deployed
+//! settings, must ride it out — no crash, no lost and no double-counted
+//! declaration — and the served statistics must equal the generator's
+//! summary exactly.
+//!
+//! It restarts the project's own test broker (`scripts/kafka`, data kept),
+//! so it runs only when `KAFKA_BOOTSTRAP_SERVERS` is that broker; against
+//! any other broker it says so and does nothing. `cargo test` runs test
+//! binaries one after the other, so no other test sees the outage.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use customs_domain::CodeTables;
+use customs_domain::generator::{Generator, GeneratorConfig};
+use customs_e2e::feed::{generate, produce};
+use customs_e2e::processes::{Children, free_port, repo, start_deployed};
+use customs_e2e::{broker, raw_producer, served_table, unique_topics};
+use customs_proto::v1;
+use customs_proto::v1::stats_service_client::StatsServiceClient;
+
+const NUM_MESSAGES: usize = 4_000;
+const TIMEOUT: Duration = Duration::from_secs(240);
+/// How long the broker stays dead.
+const OUTAGE: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_rides_out_a_broker_restart_exactly_once() -> anyhow::Result<()> {
+    let bootstrap = broker()?;
+    let Some(pid) = project_broker_pid(&bootstrap)? else {
+        eprintln!("broker-restart: {bootstrap} is not scripts/kafka's broker; not restarting it");
+        return Ok(());
+    };
+    let topics = unique_topics("broker-restart");
+    let mut services = Children::default();
+    let grpc_port = free_port()?;
+    for service in ["ingest", "normalize", "aggregate"] {
+        start_deployed(
+            &mut services,
+            "broker-restart",
+            service,
+            &bootstrap,
+            &topics,
+            (free_port()?, grpc_port),
+        )?;
+    }
+
+    let tables = CodeTables::embedded();
+    let mut generator = Generator::new(
+        GeneratorConfig {
+            seed: 4711,
+            malformed_rate: 0.02,
+            duplicate_rate: 0.04,
+            withdrawal_rate: 0.02,
+            late_rate: 0.03,
+            summary_rate: 0.3,
+            ..GeneratorConfig::default()
+        },
+        &tables,
+    );
+    let messages = generate(&mut generator, NUM_MESSAGES);
+    let summary = generator.summary();
+    let (before, during_and_after) = messages.split_at(NUM_MESSAGES / 2);
+    let (during, after) = during_and_after.split_at(NUM_MESSAGES / 4);
+    produce(&raw_producer(&bootstrap)?, &topics.raw, before).await?;
+
+    // Mid-flow: something is counted, and a backlog is still on its way.
+    let mut client = connect(&mut services, grpc_port).await?;
+    let started = Instant::now();
+    while total_declarations(&mut client).await? == 0 {
+        services.ensure_running()?;
+        ensure!(
+            started.elapsed() < TIMEOUT,
+            "nothing counted after {TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    produce(&raw_producer(&bootstrap)?, &topics.raw, during).await?;
+    let counted_before = total_declarations(&mut client).await?;
+
+    // kill -9, a few seconds of nothing, then back on the same data.
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()?;
+    eprintln!("broker-restart: killed broker pid {pid} with {counted_before} declarations counted");
+    tokio::time::sleep(OUTAGE).await;
+    let status = Command::new(repo().join("scripts/kafka"))
+        .arg("start")
+        .env("KAFKA_KEEP_DATA", "1")
+        .status()?;
+    ensure!(status.success(), "scripts/kafka start (data kept) failed");
+    eprintln!("broker-restart: broker back after {:?}", started.elapsed());
+    produce(&raw_producer(&bootstrap)?, &topics.raw, after).await?;
+
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        services.ensure_running()?;
+        let table = match client.get_totals(v1::GetTotalsRequest::default()).await {
+            Ok(response) => served_table(&response.into_inner())?,
+            Err(status) => bail!("GetTotals failed after the restart: {status}"),
+        };
+        if table == summary.counted {
+            // Hold still: nothing may be counted twice later.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let again = client
+                .get_totals(v1::GetTotalsRequest::default())
+                .await?
+                .into_inner();
+            assert_eq!(served_table(&again)?, summary.counted);
+            services.ensure_running()?;
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "after {TIMEOUT:?} the served totals\n{table:#?}\ndiffer from the summary\n{:#?}",
+                summary.counted
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "broker-restart: exact after the restart ({} declarations), {:?} in all",
+        total_declarations(&mut client).await?,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// The pid of `scripts/kafka`'s broker when it is the one at `bootstrap`.
+fn project_broker_pid(bootstrap: &str) -> anyhow::Result<Option<u32>> {
+    let output = Command::new(repo().join("scripts/kafka"))
+        .arg("status")
+        .output()?;
+    let status = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !status.contains(&format!("KAFKA_BOOTSTRAP_SERVERS={bootstrap}"))
+    {
+        return Ok(None);
+    }
+    let pid = status
+        .split("pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .with_context(|| format!("no pid in {status:?}"))?;
+    Ok(Some(pid))
+}
+
+async fn connect(
+    services: &mut Children,
+    port: u16,
+) -> anyhow::Result<StatsServiceClient<tonic::transport::Channel>> {
+    let started = Instant::now();
+    loop {
+        match StatsServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
+            Ok(client) => return Ok(client),
+            Err(err) if started.elapsed() > TIMEOUT => bail!("no gRPC: {err}"),
+            Err(_) => {
+                services.ensure_running()?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn total_declarations(
+    client: &mut StatsServiceClient<tonic::transport::Channel>,
+) -> anyhow::Result<u64> {
+    let response = client
+        .get_totals(v1::GetTotalsRequest::default())
+        .await?
+        .into_inner();
+    Ok(response.rows.iter().map(|row| row.num_declarations).sum())
+}
