@@ -79,9 +79,12 @@ fn bench(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("query");
     group.sample_size(20);
+    // What the API does for the typical question: rows and total in one pass.
     group.bench_function("30 days by partner, top 10 by value", |b| {
         b.iter(|| {
-            let groups = query::run(&panes, black_box(&top_partners), &tables).expect("aligned");
+            let (groups, total) =
+                query::run_with_total(&panes, black_box(&top_partners), &tables).expect("aligned");
+            black_box(total);
             let rows = query::ordered(groups, Some(Measure::ValueCny), true);
             black_box(rows.into_iter().take(10).count())
         })

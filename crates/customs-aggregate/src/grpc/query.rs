@@ -2,10 +2,9 @@
 //! with each row's share of the total and the answer's freshness.
 //!
 //! One answer is computed under one read lock of the view, so rows, total
-//! and freshness describe the same state. The total is a separate ungrouped
-//! run with the same filters: each declaration counts once in it even when
-//! groups overlap (country groups) or split declarations (item-level
-//! dimensions). Shares are `row / total` in the share measure (the order-by
+//! and freshness describe the same state. The total comes from the same
+//! pass over the panes: each declaration counts once in it even when groups
+//! overlap (country groups) or split declarations (item-level dimensions). Shares are `row / total` in the share measure (the order-by
 //! measure, else value in CNY), in percent, rounded half to even to 4 places.
 
 use customs_domain::model::format_amount;
@@ -41,15 +40,8 @@ pub fn answer(state: &Shared, plan: &Plan) -> Result<v1::QueryResponse, ApiError
         }
         let misaligned = |err: Misaligned| ApiError::misaligned("window", &err);
         let query = Query { range, ..query };
-        let groups = query::run(view.panes(), &query, &state.tables).map_err(misaligned)?;
-        let total_query = Query {
-            group_by: Vec::new(),
-            ..query
-        };
-        let total = query::run(view.panes(), &total_query, &state.tables)
-            .map_err(misaligned)?
-            .remove(&Vec::new())
-            .unwrap_or_default();
+        let (groups, total) =
+            query::run_with_total(view.panes(), &query, &state.tables).map_err(misaligned)?;
         let share_total = share_of.of(&total);
         response.num_groups = groups.len() as u64;
         response.truncated = groups.len() > plan.limit;

@@ -114,16 +114,24 @@ impl Measures {
         }
     }
 
-    /// Adds `other` times `sign` (+1 or -1).
+    /// Adds `other` times `sign`, which is +1 or -1.
     pub fn add(&mut self, other: &Measures, sign: i64) {
-        let factor = Decimal::from(sign);
+        debug_assert!(sign == 1 || sign == -1, "sign {sign}");
         self.declarations += sign * other.declarations;
         self.whole += sign * other.whole;
         self.items += sign * other.items;
-        self.value_cny += factor * other.value_cny;
-        self.value_usd += factor * other.value_usd;
-        self.net_weight_kg += factor * other.net_weight_kg;
-        self.declared += factor * other.declared;
+        // Additions, not multiplications by ±1: queries add every cell they read.
+        if sign == -1 {
+            self.value_cny -= other.value_cny;
+            self.value_usd -= other.value_usd;
+            self.net_weight_kg -= other.net_weight_kg;
+            self.declared -= other.declared;
+        } else {
+            self.value_cny += other.value_cny;
+            self.value_usd += other.value_usd;
+            self.net_weight_kg += other.net_weight_kg;
+            self.declared += other.declared;
+        }
     }
 
     /// Nothing left: every contribution was retracted.

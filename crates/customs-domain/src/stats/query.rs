@@ -258,14 +258,35 @@ pub fn run(
     query: &Query,
     tables: &CodeTables,
 ) -> Result<BTreeMap<Vec<String>, Measures>, Misaligned> {
+    run_with_total(panes, query, tables).map(|(groups, _)| groups)
+}
+
+/// [`run`], and in the same pass the total over every selected item, each
+/// declaration counted once (also when groups overlap or split it).
+pub fn run_with_total(
+    panes: &Panes,
+    query: &Query,
+    tables: &CodeTables,
+) -> Result<(BTreeMap<Vec<String>, Measures>, Measures), Misaligned> {
     let split = query.splits_declarations();
+    // The total is split only by item-level filters: without them every
+    // item of a selected declaration is selected.
+    let total_split = query.filters.iter().any(|f| f.dimension.is_item_level());
     let mut router = Router::new(query, tables);
     let mut sums: Vec<Measures> = Vec::new();
+    let mut total = Measures::default();
     let mut route: Vec<usize> = Vec::new();
     panes.fold_panes(query.range.0, query.range.1, |pane| {
         for (key, measures) in pane.cells() {
             route.clear();
             router.route(key, &mut route);
+            if route.is_empty() {
+                continue;
+            }
+            total.add(measures, 1);
+            if total_split {
+                total.declarations += measures.whole - measures.declarations;
+            }
             for &group in &route {
                 if sums.len() <= group {
                     sums.resize(group + 1, Measures::default());
@@ -286,6 +307,9 @@ pub fn run(
                 }
                 route.sort_unstable();
                 route.dedup();
+                if total_split && !route.is_empty() {
+                    total.declarations += count;
+                }
                 for &group in &route {
                     if sums.len() <= group {
                         sums.resize(group + 1, Measures::default());
@@ -304,7 +328,7 @@ pub fn run(
         )
         .collect();
     groups.retain(|_, measures| !measures.is_empty());
-    Ok(groups)
+    Ok((groups, total))
 }
 
 /// Which groups a cell adds to, without allocating per cell: dimension

@@ -178,6 +178,13 @@ proptest! {
                 recount(&counted, &query, &tables),
                 "{:?}", query
             );
+            // The total of the same pass: every selected item, each
+            // declaration once.
+            let (_, mut total) = run_with_total(&panes, &query, &tables).expect("aligned");
+            total.whole = 0;
+            let ungrouped = Query { group_by: Vec::new(), ..query.clone() };
+            let expected = recount(&counted, &ungrouped, &tables).remove(&Vec::new()).unwrap_or_default();
+            prop_assert_eq!(total, expected, "total of {:?}", query);
         }
     }
 }
