@@ -6,6 +6,12 @@
 //! consumer offsets (`send_offsets_to_transaction` with the consumer's group
 //! metadata, KIP-447). Either all of it becomes visible or none of it does.
 //!
+//! Batching: a batch starts with the first record that arrives and ends when
+//! input pauses for `batch_linger`, when it holds `max_batch_records`, or
+//! `commit_interval` after its first record — a record waits little under
+//! light load, and under heavy load batches grow while the previous one
+//! commits.
+//!
 //! Failure handling, each on purpose:
 //! - a poison input is the transform's business: it returns
 //!   [`Output::DeadLetter`] and the loop produces the original bytes with a
