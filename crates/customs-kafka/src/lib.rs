@@ -9,6 +9,7 @@
 //! - [`reader`]: a read-committed reader of a whole topic, for state rebuilt
 //!   from a topic (the aggregate).
 //! - [`admin`]: idempotent topic creation.
+//! - [`throttle`]: repeated consumer errors logged once per interval.
 //!
 //! Everything here blocks on librdkafka calls, so it runs on dedicated
 //! threads (`spawn_blocking`), never on the async runtime's workers.
@@ -21,6 +22,7 @@ pub mod stage;
 mod stage_context;
 mod stage_metrics;
 mod stage_txn;
+pub mod throttle;
 
 pub use config::{KafkaConfig, TopicsConfig};
 pub use rdkafka::error::KafkaError;
