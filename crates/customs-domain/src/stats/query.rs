@@ -119,8 +119,10 @@ impl Dimension {
         )
     }
 
-    /// The dimension's values for one cell (several for a country group).
-    pub fn values(self, key: &CellKey, tables: &CodeTables) -> Vec<String> {
+    /// The dimension's values for one cell (several for a country group),
+    /// owned: the tests' plain reference for [`Dimension::values_into`].
+    #[cfg(test)]
+    pub(crate) fn values(self, key: &CellKey, tables: &CodeTables) -> Vec<String> {
         let mut values = Vec::new();
         self.values_into(key, tables, &mut values);
         values.into_iter().map(Cow::into_owned).collect()
@@ -339,6 +341,8 @@ struct Router<'a> {
     tables: &'a CodeTables,
     /// Values of each group-by dimension for the current cell.
     values: Vec<Vec<Cow<'a, str>>>,
+    /// Which of its values each group-by dimension takes in the current group.
+    choice: Vec<usize>,
     /// Values of one filter's dimension for the current cell.
     filtered: Vec<Cow<'a, str>>,
     /// The current group's values, joined by [`SEPARATOR`].
@@ -356,6 +360,7 @@ impl<'a> Router<'a> {
             query,
             tables,
             values: vec![Vec::new(); query.group_by.len()],
+            choice: vec![0; query.group_by.len()],
             filtered: Vec::new(),
             probe: String::new(),
             index: Default::default(),
@@ -365,59 +370,67 @@ impl<'a> Router<'a> {
 
     /// Appends the groups `key` adds to (none when a filter rejects it).
     fn route(&mut self, key: &'a CellKey, out: &mut Vec<usize>) {
-        for filter in &self.query.filters {
-            filter
-                .dimension
-                .values_into(key, self.tables, &mut self.filtered);
-            if !self
-                .filtered
-                .iter()
-                .any(|value| filter.values.iter().any(|accepted| accepted == value))
-            {
-                return;
-            }
+        if !self.selects(key) {
+            return;
         }
         for (dimension, values) in self.query.group_by.iter().zip(&mut self.values) {
             dimension.values_into(key, self.tables, values);
         }
         // Every combination of the values (several only for country groups).
-        let mut choice = vec![0usize; self.values.len()];
+        self.choice.fill(0);
         loop {
-            self.probe.clear();
-            for (values, &chosen) in self.values.iter().zip(&choice) {
-                self.probe.push_str(&values[chosen]);
-                self.probe.push(SEPARATOR);
-            }
-            let group = match self.index.get(self.probe.as_str()) {
-                Some(&group) => group,
-                None => {
-                    let values = self
-                        .values
-                        .iter()
-                        .zip(&choice)
-                        .map(|(values, &chosen)| values[chosen].clone().into_owned())
-                        .collect();
-                    self.groups.push(values);
-                    self.index.insert(self.probe.clone(), self.groups.len() - 1);
-                    self.groups.len() - 1
-                }
-            };
-            out.push(group);
-            // Next combination, odometer-style.
-            let mut position = choice.len();
-            loop {
-                if position == 0 {
-                    return;
-                }
-                position -= 1;
-                choice[position] += 1;
-                if choice[position] < self.values[position].len() {
-                    break;
-                }
-                choice[position] = 0;
+            out.push(self.current_group());
+            if !next_combination(&mut self.choice, &self.values) {
+                return;
             }
         }
     }
+
+    /// Whether `key` passes every filter.
+    fn selects(&mut self, key: &'a CellKey) -> bool {
+        self.query.filters.iter().all(|filter| {
+            filter
+                .dimension
+                .values_into(key, self.tables, &mut self.filtered);
+            self.filtered
+                .iter()
+                .any(|value| filter.values.iter().any(|accepted| accepted == value))
+        })
+    }
+
+    /// The index of the group `choice` picks from `values`, added if new.
+    fn current_group(&mut self) -> usize {
+        self.probe.clear();
+        for (values, &chosen) in self.values.iter().zip(&self.choice) {
+            self.probe.push_str(&values[chosen]);
+            self.probe.push(SEPARATOR);
+        }
+        if let Some(&group) = self.index.get(self.probe.as_str()) {
+            return group;
+        }
+        let values = self
+            .values
+            .iter()
+            .zip(&self.choice)
+            .map(|(values, &chosen)| values[chosen].clone().into_owned())
+            .collect();
+        self.groups.push(values);
+        self.index.insert(self.probe.clone(), self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+}
+
+/// Moves `choice` to the next combination of `values`, odometer-style;
+/// false after the last one.
+fn next_combination(choice: &mut [usize], values: &[Vec<Cow<'_, str>>]) -> bool {
+    for (chosen, values) in choice.iter_mut().zip(values).rev() {
+        *chosen += 1;
+        if *chosen < values.len() {
+            return true;
+        }
+        *chosen = 0;
+    }
+    false
 }
 
 /// A measure to order groups and compute shares by.
