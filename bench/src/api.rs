@@ -21,6 +21,7 @@ use serde::Serialize;
 use tonic::transport::Channel;
 
 use crate::feed::{self, Sender};
+use crate::latency::nearest_rank;
 
 /// Queries timed.
 pub const NUM_QUERIES: usize = 50;
@@ -142,12 +143,10 @@ fn window(kind: v1::window::Kind) -> v1::Window {
 
 fn millis(mut samples: Vec<f64>) -> Millis {
     samples.sort_by(f64::total_cmp);
-    let rank =
-        |q: f64| samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
     Millis {
         num_samples: samples.len(),
-        p50: rank(0.5),
-        p99: rank(0.99),
+        p50: nearest_rank(&samples, 0.5),
+        p99: nearest_rank(&samples, 0.99),
         max: samples[samples.len() - 1],
     }
 }

@@ -344,16 +344,19 @@ fn marker_stats(samples: &mut [f64]) -> Option<MarkerStats> {
         return None;
     }
     samples.sort_by(f64::total_cmp);
-    // Nearest rank: the smallest sample with at least q of them at or below it.
-    let rank =
-        |q: f64| samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
     Some(MarkerStats {
         num_samples: samples.len(),
         poll_interval_ms: MARKER_POLL.as_millis() as u64,
-        p50_seconds: rank(0.5),
-        p99_seconds: rank(0.99),
+        p50_seconds: nearest_rank(samples, 0.5),
+        p99_seconds: nearest_rank(samples, 0.99),
         max_seconds: samples[samples.len() - 1],
     })
+}
+
+/// The `q` quantile of non-empty ascending `sorted` by nearest rank: the
+/// smallest sample with at least `q` of them at or below it.
+pub fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 #[cfg(test)]
