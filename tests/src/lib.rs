@@ -95,6 +95,73 @@ pub struct Pipeline {
     services: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Creates the pipeline's raw, declarations, classified and dead-letter
+/// topics of `test` (the aggregate creates its changelog and late topics).
+pub async fn create_topics(
+    bootstrap: &str,
+    test: &str,
+    topics: &TopicsConfig,
+) -> anyhow::Result<()> {
+    customs_kafka::admin::ensure_topics(
+        &service_kafka(bootstrap, test, "setup"),
+        &[
+            &topics.raw,
+            &topics.declarations,
+            &topics.classified,
+            &topics.dead_letter,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The stats API client of the tests.
+pub type StatsClient =
+    customs_proto::v1::stats_service_client::StatsServiceClient<tonic::transport::Channel>;
+
+/// Polls `GetTotals` until the served table equals `expected`, then holds
+/// still for a few seconds and checks it again (nothing may be counted twice
+/// later). `alive` is checked on every round (e.g. that no service exited).
+pub async fn await_exact_totals(
+    client: &mut StatsClient,
+    expected: &std::collections::BTreeMap<String, customs_domain::generator::SummaryRow>,
+    timeout: std::time::Duration,
+    mut alive: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + timeout;
+    loop {
+        alive()?;
+        let table = served_totals(client).await?;
+        if &table == expected {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert_eq!(
+                &served_totals(client).await?,
+                expected,
+                "changed after it was exact"
+            );
+            return alive();
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "after {timeout:?} the served totals\n{table:#?}\ndiffer from the summary\n{expected:#?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `GetTotals` as a table (see [`served_table`]).
+async fn served_totals(
+    client: &mut StatsClient,
+) -> anyhow::Result<std::collections::BTreeMap<String, customs_domain::generator::SummaryRow>> {
+    let response = client
+        .get_totals(customs_proto::v1::GetTotalsRequest::default())
+        .await
+        .context("GetTotals")?;
+    served_table(&response.into_inner())
+}
+
 impl Pipeline {
     /// Creates the topics and starts ingest, normalize and aggregate.
     pub async fn start(bootstrap: &str, test: &str) -> anyhow::Result<Self> {
@@ -116,16 +183,7 @@ impl Pipeline {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let grpc_addr = listener.local_addr()?;
-        customs_kafka::admin::ensure_topics(
-            &service_kafka(bootstrap, test, "setup"),
-            &[
-                &topics.raw,
-                &topics.declarations,
-                &topics.classified,
-                &topics.dead_letter,
-            ],
-        )
-        .await?;
+        create_topics(bootstrap, test, &topics).await?;
         let ingest = customs_ingest::Config {
             kafka: service_kafka(bootstrap, test, "ingest"),
             topics: topics.clone(),

@@ -137,6 +137,28 @@ impl Drop for Children {
     }
 }
 
+/// The environment that points `customs-<service>` of `test` at the test's
+/// broker and `topics`, with metrics on `metrics_port`.
+pub fn deployed_env(
+    test: &str,
+    service: &str,
+    bootstrap: &str,
+    topics: &TopicsConfig,
+    metrics_port: u16,
+) -> Vec<(String, String)> {
+    let kafka = crate::service_kafka(bootstrap, test, service);
+    service_env(
+        service,
+        &Instance {
+            bootstrap,
+            group_id: &kafka.group_id,
+            transactional_id: &kafka.transactional_id,
+            topics,
+            metrics_addr: &format!("127.0.0.1:{metrics_port}"),
+        },
+    )
+}
+
 /// Starts `customs-<service>` with its deployed configuration, pointed at
 /// the test's broker and `topics`, with metrics on `metrics_port` and (the
 /// aggregate) gRPC on `grpc_port`.
@@ -148,18 +170,7 @@ pub fn start_deployed(
     topics: &TopicsConfig,
     (metrics_port, grpc_port): (u16, u16),
 ) -> anyhow::Result<()> {
-    let kafka = crate::service_kafka(bootstrap, test, service);
-    let metrics_addr = format!("127.0.0.1:{metrics_port}");
-    let mut env = service_env(
-        service,
-        &Instance {
-            bootstrap,
-            group_id: &kafka.group_id,
-            transactional_id: &kafka.transactional_id,
-            topics,
-            metrics_addr: &metrics_addr,
-        },
-    );
+    let mut env = deployed_env(test, service, bootstrap, topics, metrics_port);
     if service == "aggregate" {
         env.push(setting(
             service,
@@ -168,4 +179,43 @@ pub fn start_deployed(
         ));
     }
     children.spawn(service, &mut service_command(service, &env, true)?)
+}
+
+/// Starts ingest, normalize and aggregate as [`start_deployed`] does, each
+/// with metrics on a free port, the aggregate's gRPC on `grpc_port`; returns
+/// each service's metrics port.
+pub fn start_all_deployed(
+    children: &mut Children,
+    test: &str,
+    bootstrap: &str,
+    topics: &TopicsConfig,
+    grpc_port: u16,
+) -> anyhow::Result<Vec<(&'static str, u16)>> {
+    let mut ports = Vec::new();
+    for service in ["ingest", "normalize", "aggregate"] {
+        let metrics_port = free_port()?;
+        start_deployed(
+            children,
+            test,
+            service,
+            bootstrap,
+            topics,
+            (metrics_port, grpc_port),
+        )?;
+        ports.push((service, metrics_port));
+    }
+    Ok(ports)
+}
+
+/// The body of a service's `/metrics` page on loopback `port`.
+pub async fn metrics_page(port: u16) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (_, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
+    Ok(body.to_owned())
 }

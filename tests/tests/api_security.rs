@@ -15,14 +15,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{bail, ensure};
 use customs_e2e::processes::{
-    Children, Instance, free_port, service_command, service_env, setting,
+    Children, deployed_env, free_port, metrics_page, service_command, setting,
 };
-use customs_e2e::{broker, service_kafka, unique_topics};
+use customs_e2e::{broker, create_topics, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -36,11 +35,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
     let bootstrap = broker()?;
     let topics = unique_topics("api-security");
-    customs_kafka::admin::ensure_topics(
-        &service_kafka(&bootstrap, "api-security", "setup"),
-        &[&topics.classified, &topics.dead_letter],
-    )
-    .await?;
+    create_topics(&bootstrap, "api-security", &topics).await?;
 
     // A certificate for localhost, and another nobody should trust.
     let dir = std::env::temp_dir().join(format!("customs-api-security-{}", std::process::id()));
@@ -52,17 +47,12 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
     std::fs::write(&key, served.signing_key.serialize_pem())?;
 
     let (grpc_port, metrics_port) = (free_port()?, free_port()?);
-    let kafka = service_kafka(&bootstrap, "api-security", "aggregate");
-    let metrics_addr = format!("127.0.0.1:{metrics_port}");
-    let mut env = service_env(
+    let mut env = deployed_env(
+        "api-security",
         "aggregate",
-        &Instance {
-            bootstrap: &bootstrap,
-            group_id: &kafka.group_id,
-            transactional_id: &kafka.transactional_id,
-            topics: &topics,
-            metrics_addr: &metrics_addr,
-        },
+        &bootstrap,
+        &topics,
+        metrics_port,
     );
     env.extend([
         setting("aggregate", "GRPC_ADDR", format!("127.0.0.1:{grpc_port}")),
@@ -170,7 +160,7 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
     timely.set_timeout(Duration::from_secs(10));
     stats.query(timely).await?;
 
-    let page = scrape(metrics_port).await?;
+    let page = metrics_page(metrics_port).await?;
     let counted = |code: &str, method: &str| {
         page.lines()
             .filter(|line| line.starts_with("customs_aggregate_grpc_requests_total{"))
@@ -225,17 +215,4 @@ async fn connect(
             }
         }
     }
-}
-
-/// The aggregate's `/metrics` page.
-async fn scrape(port: u16) -> anyhow::Result<String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut page = String::new();
-    stream.read_to_string(&mut page).await?;
-    page.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .context("an HTTP response")
 }

@@ -16,8 +16,8 @@ use anyhow::{Context, bail, ensure};
 use customs_domain::CodeTables;
 use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_e2e::feed::{generate, produce};
-use customs_e2e::processes::{Children, free_port, repo, start_deployed};
-use customs_e2e::{broker, raw_producer, served_table, unique_topics};
+use customs_e2e::processes::{Children, free_port, repo, start_all_deployed};
+use customs_e2e::{await_exact_totals, broker, raw_producer, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 
@@ -36,16 +36,13 @@ async fn the_pipeline_rides_out_a_broker_restart_exactly_once() -> anyhow::Resul
     let topics = unique_topics("broker-restart");
     let mut services = Children::default();
     let grpc_port = free_port()?;
-    for service in ["ingest", "normalize", "aggregate"] {
-        start_deployed(
-            &mut services,
-            "broker-restart",
-            service,
-            &bootstrap,
-            &topics,
-            (free_port()?, grpc_port),
-        )?;
-    }
+    start_all_deployed(
+        &mut services,
+        "broker-restart",
+        &bootstrap,
+        &topics,
+        grpc_port,
+    )?;
 
     let tables = CodeTables::embedded();
     let mut generator = Generator::new(
@@ -94,32 +91,10 @@ async fn the_pipeline_rides_out_a_broker_restart_exactly_once() -> anyhow::Resul
     eprintln!("broker-restart: broker back after {:?}", started.elapsed());
     produce(&raw_producer(&bootstrap)?, &topics.raw, after).await?;
 
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        services.ensure_running()?;
-        let table = match client.get_totals(v1::GetTotalsRequest::default()).await {
-            Ok(response) => served_table(&response.into_inner())?,
-            Err(status) => bail!("GetTotals failed after the restart: {status}"),
-        };
-        if table == summary.counted {
-            // Hold still: nothing may be counted twice later.
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            let again = client
-                .get_totals(v1::GetTotalsRequest::default())
-                .await?
-                .into_inner();
-            assert_eq!(served_table(&again)?, summary.counted);
-            services.ensure_running()?;
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "after {TIMEOUT:?} the served totals\n{table:#?}\ndiffer from the summary\n{:#?}",
-                summary.counted
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    await_exact_totals(&mut client, &summary.counted, TIMEOUT, || {
+        services.ensure_running()
+    })
+    .await?;
     eprintln!(
         "broker-restart: exact after the restart ({} declarations), {:?} in all",
         total_declarations(&mut client).await?,

@@ -19,7 +19,9 @@ use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_domain::parse::{ParseLimits, parse_message};
 use customs_e2e::feed::{generate, produce};
 use customs_e2e::processes::{Instance, free_port, service_command, service_env, setting};
-use customs_e2e::{broker, raw_producer, served_table, service_kafka, unique_topics};
+use customs_e2e::{
+    broker, create_topics, raw_producer, served_table, service_kafka, unique_topics,
+};
 use customs_kafka::TopicsConfig;
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
@@ -147,16 +149,7 @@ fn payload_counts(
 async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
     let bootstrap = broker()?;
     let topics = unique_topics("crash");
-    customs_kafka::admin::ensure_topics(
-        &service_kafka(&bootstrap, "crash", "setup"),
-        &[
-            &topics.raw,
-            &topics.declarations,
-            &topics.classified,
-            &topics.dead_letter,
-        ],
-    )
-    .await?;
+    create_topics(&bootstrap, "crash", &topics).await?;
 
     // The feed, and what each stage must output for it.
     let tables = CodeTables::embedded();

@@ -4,14 +4,13 @@
 //! the generator's summary exactly, with every malformed message dead-lettered
 //! once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure};
+use anyhow::ensure;
 use customs_domain::CodeTables;
 use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
 use customs_e2e::feed::{generate, produce};
-use customs_e2e::{Pipeline, broker, raw_producer, served_table, service_kafka};
-use customs_proto::v1;
+use customs_e2e::{Pipeline, await_exact_totals, broker, raw_producer, service_kafka};
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 
 const NUM_MESSAGES: usize = 3_000;
@@ -63,31 +62,7 @@ async fn generated_feed_gives_exactly_the_generator_summary() -> anyhow::Result<
     );
 
     let mut client = StatsServiceClient::connect(format!("http://{}", pipeline.grpc_addr)).await?;
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let response = client
-            .get_totals(v1::GetTotalsRequest::default())
-            .await?
-            .into_inner();
-        let table = served_table(&response)?;
-        if table == summary.counted {
-            // Hold still for a moment: nothing may be counted twice later.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let again = client
-                .get_totals(v1::GetTotalsRequest::default())
-                .await?
-                .into_inner();
-            assert_eq!(served_table(&again)?, summary.counted);
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "after {TIMEOUT:?} the served totals\n{table:#?}\ndiffer from the summary\n{:#?}",
-                summary.counted
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    await_exact_totals(&mut client, &summary.counted, TIMEOUT, || Ok(())).await?;
 
     let config = service_kafka(&bootstrap, "generated", "dead-letters");
     let topic = pipeline.topics.dead_letter.clone();

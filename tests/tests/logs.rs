@@ -17,8 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use customs_e2e::processes::{Instance, free_port, service_command, service_env, setting};
-use customs_e2e::{broker, raw_producer, service_kafka, unique_topics};
+use customs_e2e::processes::{deployed_env, free_port, service_command, setting};
+use customs_e2e::{broker, raw_producer, unique_topics};
 use rdkafka::producer::FutureRecord;
 use serde_json::Value;
 
@@ -86,21 +86,10 @@ impl Service {
 async fn json_logs_hold_ids_at_debug_only_and_no_personal_data() -> anyhow::Result<()> {
     let bootstrap = broker()?;
     let topics = unique_topics("logs");
-    let kafka = service_kafka(&bootstrap, "logs", "ingest");
     let dir = std::env::temp_dir().join(format!("customs-logs-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     // A free port: the one in the config file may be taken.
-    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
-    let mut env = service_env(
-        "ingest",
-        &Instance {
-            bootstrap: &bootstrap,
-            group_id: &kafka.group_id,
-            transactional_id: &kafka.transactional_id,
-            topics: &topics,
-            metrics_addr: &metrics_addr,
-        },
-    );
+    let mut env = deployed_env("logs", "ingest", &bootstrap, &topics, free_port()?);
     env.push(setting("ingest", "TELEMETRY__LOG_FORMAT", "json"));
     env.push(setting("ingest", "TELEMETRY__LOG_FILTER", "debug"));
     let child = service_command("ingest", &env, true)?

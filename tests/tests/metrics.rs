@@ -16,17 +16,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{bail, ensure};
 use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, Event, classify, value};
 use customs_e2e::feed::{generate, produce};
-use customs_e2e::processes::{Children, free_port, repo, start_deployed};
-use customs_e2e::{broker, raw_producer, service_kafka, unique_topics};
+use customs_e2e::processes::{Children, free_port, metrics_page, repo, start_all_deployed};
+use customs_e2e::{broker, create_topics, raw_producer, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 use rust_decimal::Decimal;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NUM_MESSAGES: usize = 600;
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -73,14 +72,7 @@ fn sum(page: &BTreeMap<String, f64>, name: &str, filters: &[&str]) -> f64 {
 }
 
 async fn scrape(port: u16) -> anyhow::Result<BTreeMap<String, f64>> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (_, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
-    Ok(parse_page(body))
+    Ok(parse_page(&metrics_page(port).await?))
 }
 
 /// What the feed must produce: classified declarations by normalize, events
@@ -148,31 +140,13 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
     let bootstrap = broker()?;
     let documented = documented_metrics()?;
     let topics = unique_topics("metrics");
-    customs_kafka::admin::ensure_topics(
-        &service_kafka(&bootstrap, "metrics", "setup"),
-        &[
-            &topics.raw,
-            &topics.declarations,
-            &topics.classified,
-            &topics.dead_letter,
-        ],
-    )
-    .await?;
+    create_topics(&bootstrap, "metrics", &topics).await?;
     let grpc_port = free_port()?;
     let mut services = Children::default();
-    let mut ports = BTreeMap::new();
-    for service in SERVICES {
-        let port = free_port()?;
-        start_deployed(
-            &mut services,
-            "metrics",
-            service,
-            &bootstrap,
-            &topics,
-            (port, grpc_port),
-        )?;
-        ports.insert(service, port);
-    }
+    let ports: BTreeMap<&str, u16> =
+        start_all_deployed(&mut services, "metrics", &bootstrap, &topics, grpc_port)?
+            .into_iter()
+            .collect();
 
     let tables = CodeTables::embedded();
     let mut generator = Generator::new(

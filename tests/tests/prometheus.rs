@@ -22,8 +22,8 @@ use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
 use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, Event, classify, value};
 use customs_e2e::feed::{generate, produce};
-use customs_e2e::processes::{Children, free_port, repo, start_deployed};
-use customs_e2e::{broker, raw_producer, service_kafka, unique_topics};
+use customs_e2e::processes::{Children, free_port, repo, start_all_deployed};
+use customs_e2e::{broker, create_topics, raw_producer, unique_topics};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -254,16 +254,7 @@ async fn prometheus_counters_equal_what_the_pipeline_processed() -> anyhow::Resu
     let started = Instant::now();
     let bootstrap = broker()?;
     let topics = unique_topics("prometheus");
-    customs_kafka::admin::ensure_topics(
-        &service_kafka(&bootstrap, "prometheus", "setup"),
-        &[
-            &topics.raw,
-            &topics.declarations,
-            &topics.classified,
-            &topics.dead_letter,
-        ],
-    )
-    .await?;
+    create_topics(&bootstrap, "prometheus", &topics).await?;
     let dir = std::env::temp_dir().join(format!(
         "customs-prometheus-{}",
         uuid::Uuid::new_v4().simple()
@@ -275,19 +266,16 @@ async fn prometheus_counters_equal_what_the_pipeline_processed() -> anyhow::Resu
     };
 
     let grpc_port = free_port()?;
-    let mut targets = Vec::new();
-    for service in SERVICES {
-        let metrics_port = free_port()?;
-        start_deployed(
-            &mut cleanup.children,
-            "prometheus",
-            service,
-            &bootstrap,
-            &topics,
-            (metrics_port, grpc_port),
-        )?;
-        targets.push((format!("customs-{service}"), metrics_port));
-    }
+    let targets: Vec<(String, u16)> = start_all_deployed(
+        &mut cleanup.children,
+        "prometheus",
+        &bootstrap,
+        &topics,
+        grpc_port,
+    )?
+    .into_iter()
+    .map(|(service, port)| (format!("customs-{service}"), port))
+    .collect();
     let prometheus_port = free_port()?;
     start_prometheus(&mut cleanup, prometheus_port, &targets).await?;
 
