@@ -1,9 +1,24 @@
 //! Generated feeds on the raw topic: the same messages, produced the same
 //! way, in every test that sends one.
 
-use customs_domain::generator::{GeneratedMessage, Generator};
+use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// The default mix with every lifecycle case and fault at rates that make
+/// each occur in a few thousand messages: malformed, re-sent, withdrawn,
+/// late, and superseded by summary results.
+pub fn with_every_case(seed: u64) -> GeneratorConfig {
+    GeneratorConfig {
+        seed,
+        malformed_rate: 0.02,
+        duplicate_rate: 0.04,
+        withdrawal_rate: 0.02,
+        late_rate: 0.03,
+        summary_rate: 0.3,
+        ..GeneratorConfig::default()
+    }
+}
 
 /// At least `count` messages from `generator` (an inventory comes with its
 /// receipts, so a few more).

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use customs_domain::CodeTables;
-use customs_domain::generator::{Generator, GeneratorConfig};
-use customs_e2e::feed::{generate, produce};
+use customs_domain::generator::Generator;
+use customs_e2e::feed::{generate, produce, with_every_case};
 use customs_e2e::processes::{Children, free_port, repo, start_all_deployed};
 use customs_e2e::{await_exact_totals, broker, raw_producer, unique_topics};
 use customs_proto::v1;
@@ -45,18 +45,7 @@ async fn the_pipeline_rides_out_a_broker_restart_exactly_once() -> anyhow::Resul
     )?;
 
     let tables = CodeTables::embedded();
-    let mut generator = Generator::new(
-        GeneratorConfig {
-            seed: 4711,
-            malformed_rate: 0.02,
-            duplicate_rate: 0.04,
-            withdrawal_rate: 0.02,
-            late_rate: 0.03,
-            summary_rate: 0.3,
-            ..GeneratorConfig::default()
-        },
-        &tables,
-    );
+    let mut generator = Generator::new(with_every_case(4711), &tables);
     let messages = generate(&mut generator, NUM_MESSAGES);
     let summary = generator.summary();
     let (before, during_and_after) = messages.split_at(NUM_MESSAGES / 2);

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use customs_domain::CodeTables;
-use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
-use customs_e2e::feed::{generate, produce};
+use customs_domain::generator::{Generator, MessageKind};
+use customs_e2e::feed::{generate, produce, with_every_case};
 use customs_e2e::{Pipeline, await_exact_totals, broker, raw_producer, service_kafka};
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 
@@ -22,16 +22,7 @@ async fn generated_feed_gives_exactly_the_generator_summary() -> anyhow::Result<
     let pipeline = Pipeline::start(&bootstrap, "generated").await?;
 
     let tables = CodeTables::embedded();
-    let config = GeneratorConfig {
-        seed: 2026,
-        malformed_rate: 0.02,
-        duplicate_rate: 0.04,
-        withdrawal_rate: 0.02,
-        late_rate: 0.03,
-        summary_rate: 0.3,
-        ..GeneratorConfig::default()
-    };
-    let mut generator = Generator::new(config, &tables);
+    let mut generator = Generator::new(with_every_case(2026), &tables);
     let messages = generate(&mut generator, NUM_MESSAGES);
     produce(&raw_producer(&bootstrap)?, &pipeline.topics.raw, &messages).await?;
     let sent = messages.len();
