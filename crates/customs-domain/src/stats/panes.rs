@@ -82,23 +82,40 @@ impl Pane {
 
     /// Adds `tally` times `sign`; returns the change in the number of cells.
     fn add(&mut self, tally: &Tally, sign: i64) -> isize {
+        // Keys are cloned only when they are new to the pane: most
+        // contributions land in cells and shapes it already holds.
         let mut cells_delta: isize = 0;
         for (key, measures) in &tally.cells {
-            let cell = self.cells.entry(key.clone()).or_insert_with(|| {
-                cells_delta += 1;
-                Measures::default()
-            });
-            cell.add(measures, sign);
-            if cell.is_empty() {
-                self.cells.remove(key);
-                cells_delta -= 1;
+            match self.cells.get_mut(key) {
+                Some(cell) => {
+                    cell.add(measures, sign);
+                    if cell.is_empty() {
+                        self.cells.remove(key);
+                        cells_delta -= 1;
+                    }
+                }
+                None => {
+                    let mut cell = Measures::default();
+                    cell.add(measures, sign);
+                    if !cell.is_empty() {
+                        self.cells.insert(key.clone(), cell);
+                        cells_delta += 1;
+                    }
+                }
             }
         }
         for (shape, count) in &tally.shapes {
-            let held = self.shapes.entry(shape.clone()).or_default();
-            *held += sign * count;
-            if *held == 0 {
-                self.shapes.remove(shape);
+            match self.shapes.get_mut(shape) {
+                Some(held) => {
+                    *held += sign * count;
+                    if *held == 0 {
+                        self.shapes.remove(shape);
+                    }
+                }
+                None if *count != 0 => {
+                    self.shapes.insert(shape.clone(), sign * count);
+                }
+                None => {}
             }
         }
         cells_delta
