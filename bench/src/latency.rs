@@ -198,7 +198,6 @@ async fn run_on(
         tokio::time::sleep(MARKER_GAP).await;
     }
     let (num_sent, send_seconds) = load_task.await??;
-    marker_sender.finish()?;
     let drain_clock = Instant::now();
     let expected = num_sent + num_markers as u64;
     progress::wait_until_done(
@@ -211,11 +210,10 @@ async fn run_on(
     .with_context(|| format!("latency run drain (logs in {})", log_dir.display()))?;
     let drain_seconds = drain_clock.elapsed().as_secs_f64();
     let after = prom::scrape(aggregate_metrics).await?.histogram(METRIC);
-    let mut api_sender = Sender::new(spec.bootstrap, topics.raw())?;
-    let api = api::measure(&mut client, &mut api_sender, api_markers)
+    let api = api::measure(&mut client, &mut marker_sender, api_markers)
         .await
         .with_context(|| format!("API latency (logs in {})", log_dir.display()))?;
-    api_sender.finish()?;
+    marker_sender.finish()?;
     let unclean = tokio::task::spawn_blocking(move || pipeline.stop()).await??;
     if !unclean.is_empty() {
         eprintln!("bench: [latency] did not stop cleanly: {unclean:?}");
