@@ -10,8 +10,16 @@
 //! - the stats service answers `UNAUTHENTICATED` without the token or with a
 //!   wrong one, and answers with it;
 //! - a request whose `grpc-timeout` has already passed when it arrives is
-//!   answered `DEADLINE_EXCEEDED` by the server itself, and counted so in
-//!   `customs_aggregate_grpc_requests_total`.
+//!   refused by the server itself and counted `deadline_exceeded` in
+//!   `customs_aggregate_grpc_requests_total`, and a generous one is met.
+//!
+//! Every gRPC client enforces its deadline itself, so a tonic client with a
+//! passed deadline gives up at once and the server may or may not have seen
+//! the call. The server's side is therefore checked with a bare HTTP/2
+//! client (h2 over rustls) that sends the whole call and waits for the
+//! server's answer: `DEADLINE_EXCEEDED` from the handler, or `CANCELLED`
+//! ("Timeout expired") when tonic's transport timeout fires first — tonic
+//! maps its own timeout to `CANCELLED` (grpc/grpc-rust pull request 606).
 
 use std::time::{Duration, Instant};
 
@@ -134,7 +142,7 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
         .into_inner();
     ensure!(totals.freshness.is_some(), "an answer with its freshness");
 
-    // A deadline that has passed on arrival: the server says so itself.
+    // A deadline that has passed on arrival: the client gives up by itself...
     let query = v1::QueryRequest {
         window: Some(v1::Window {
             kind: Some(v1::window::Kind::AllTime(v1::AllTime {})),
@@ -151,38 +159,109 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
         matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
         "a passed deadline: {status:?}"
     );
-    eprintln!(
-        "api-security: a passed deadline: the client saw {:?}",
-        status.code()
+    // ...so the tonic client's call may not have reached the server; the
+    // counter is read before and after the server surely got one.
+    let before = counted(
+        &metrics_page(metrics_port).await?,
+        "deadline_exceeded",
+        "Query",
     );
+    let code = bare_late_call(grpc_port, &served.cert, &query).await?;
+    ensure!(
+        code == Code::DeadlineExceeded as i32 || code == Code::Cancelled as i32,
+        "the server answered a passed deadline with grpc-status {code}"
+    );
+    eprintln!("api-security: a passed deadline: the server answered grpc-status {code}");
     // A generous one is met.
     let mut timely = authorized(query);
     timely.set_timeout(Duration::from_secs(10));
     stats.query(timely).await?;
 
     let page = metrics_page(metrics_port).await?;
-    let counted = |code: &str, method: &str| {
-        page.lines()
-            .filter(|line| line.starts_with("customs_aggregate_grpc_requests_total{"))
-            .filter(|line| {
-                line.contains(&format!("code=\"{code}\""))
-                    && line.contains(&format!("method=\"{method}\""))
-            })
-            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum::<f64>()
-    };
+    let late = counted(&page, "deadline_exceeded", "Query");
     eprintln!(
-        "api-security: unauthenticated {}, deadline exceeded {}, ok Query {}",
-        counted("unauthenticated", "any"),
-        counted("deadline_exceeded", "Query"),
-        counted("ok", "Query")
+        "api-security: unauthenticated {}, deadline exceeded {before} then {late}, ok Query {}",
+        counted(&page, "unauthenticated", "any"),
+        counted(&page, "ok", "Query")
     );
-    assert_eq!(counted("unauthenticated", "any"), 3.0, "{page}");
-    assert_eq!(counted("deadline_exceeded", "Query"), 1.0, "{page}");
-    assert_eq!(counted("ok", "Query"), 1.0, "{page}");
+    assert_eq!(counted(&page, "unauthenticated", "any"), 3.0, "{page}");
+    assert_eq!(late, before + 1.0, "{page}");
+    assert_eq!(counted(&page, "ok", "Query"), 1.0, "{page}");
     children.ensure_running()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// `customs_aggregate_grpc_requests_total{code, method}` on a metrics page.
+fn counted(page: &str, code: &str, method: &str) -> f64 {
+    page.lines()
+        .filter(|line| line.starts_with("customs_aggregate_grpc_requests_total{"))
+        .filter(|line| {
+            line.contains(&format!("code=\"{code}\""))
+                && line.contains(&format!("method=\"{method}\""))
+        })
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Sends `query` with the right token and `grpc-timeout: 1n` over a bare
+/// HTTP/2 connection that does not enforce the deadline, and returns the
+/// server's `grpc-status`.
+async fn bare_late_call(
+    port: u16,
+    trusted: &rcgen::Certificate,
+    query: &v1::QueryRequest,
+) -> anyhow::Result<i32> {
+    use tokio_rustls::rustls;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted.der().clone())?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let server = rustls::pki_types::ServerName::try_from("localhost")?;
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(server, tcp)
+        .await?;
+    let (sender, connection) = h2::client::handshake(stream).await?;
+    tokio::spawn(connection);
+
+    let request = http::Request::post(format!(
+        "https://localhost:{port}/customs.v1.StatsService/Query"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("grpc-timeout", "1n")
+    .header("authorization", format!("Bearer {TOKEN}"))
+    .body(())?;
+    // One length-prefixed, uncompressed message (gRPC over HTTP/2).
+    let message = prost::Message::encode_to_vec(query);
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
+    frame.extend_from_slice(&message);
+    let (answer, mut body) = sender.ready().await?.send_request(request, false)?;
+    body.send_data(bytes::Bytes::from(frame), true)?;
+
+    let response = tokio::time::timeout(TIMEOUT, answer).await??;
+    let status_of = |headers: &http::HeaderMap| {
+        headers
+            .get("grpc-status")
+            .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
+    };
+    // A trailers-only answer carries the status in its headers.
+    if let Some(code) = status_of(response.headers()) {
+        return Ok(code);
+    }
+    let mut received = response.into_body();
+    while let Some(data) = received.data().await {
+        data?;
+    }
+    let trailers = received.trailers().await?.unwrap_or_default();
+    status_of(&trailers).ok_or_else(|| anyhow::anyhow!("no grpc-status in {trailers:?}"))
 }
 
 /// `message` with the right token.

@@ -4,8 +4,9 @@
 //! once the deadline passes.
 //!
 //! The deadline is taken slightly before the client's (5 %, at most 20 ms),
-//! so this server answers `DEADLINE_EXCEEDED` itself rather than tonic's
-//! transport-level timeout cancelling the call uncounted.
+//! so this server usually answers `DEADLINE_EXCEEDED` itself before tonic's
+//! transport-level timeout answers `CANCELLED`; when tonic's fires first (a
+//! deadline already passed on arrival), [`super::abandoned`] counts the call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,7 @@ pub fn of(metadata: &MetadataMap) -> Option<Instant> {
 }
 
 /// `grpc-timeout` per the gRPC over HTTP/2 spec: up to 8 digits and a unit.
-fn parse_grpc_timeout(text: &str) -> Option<Duration> {
+pub(super) fn parse_grpc_timeout(text: &str) -> Option<Duration> {
     if text.len() < 2 || text.len() > 9 {
         return None;
     }

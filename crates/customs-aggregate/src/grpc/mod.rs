@@ -4,7 +4,9 @@
 //!   file per RPC; [`request`] validates requests field by field;
 //!   [`errors`] is the one table from API errors to status codes and counts
 //!   every request; [`deadline`] runs answers on the blocking pool within the
-//!   client's `grpc-timeout`; [`auth`] checks the optional bearer token.
+//!   client's `grpc-timeout`; [`auth`] checks the optional bearer token;
+//!   [`abandoned`] counts calls dropped unanswered (tonic's transport timeout,
+//!   a client gone away), so every call is counted once.
 //! - Every answer carries [`v1::Freshness`]: watermark, state version,
 //!   changelog offsets read, partitions still restoring.
 //! - TLS (rustls with ring) when `api.tls_cert`/`api.tls_key` are set:
@@ -13,6 +15,7 @@
 //!   restored the changelog, SERVING then, NOT_SERVING again once shutdown
 //!   begins. Internal errors never reach clients.
 
+mod abandoned;
 mod auth;
 mod deadline;
 mod errors;
@@ -194,6 +197,7 @@ pub async fn serve(
             .map_err(Error::Serve)?;
     }
     builder
+        .layer(abandoned::CountAbandoned)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
