@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use customs_domain::stats::Minute;
 use customs_kafka::KafkaConfig;
+use customs_kafka::client_log::Logging;
 use customs_kafka::stage::now_ms;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -33,13 +34,13 @@ pub fn run(
     shared: &Shared,
     shutdown: &CancellationToken,
 ) -> Result<(), KafkaError> {
-    let consumer: BaseConsumer = config
+    let consumer: BaseConsumer<Logging> = config
         .client_config()
         .set("group.id", format!("{}-view", config.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
-        .create()?;
+        .create_with_context(Logging)?;
     let partitions = customs_kafka::reader::wait_for_partitions(&consumer, topic, shutdown)?;
     let mut targets = BTreeMap::new();
     let mut starts = BTreeMap::new();

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::client_log::Logging;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -28,7 +28,7 @@ async fn create(
     topics: &[&str],
     settings: &[(&str, &str)],
 ) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
+    let admin: AdminClient<Logging> = config.client_config().create_with_context(Logging)?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|name| {

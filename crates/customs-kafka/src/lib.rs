@@ -9,12 +9,15 @@
 //! - [`reader`]: a read-committed reader of a whole topic, for state rebuilt
 //!   from a topic (the aggregate).
 //! - [`admin`]: idempotent topic creation.
-//! - [`throttle`]: repeated consumer errors logged once per interval.
+//! - [`throttle`]: repeated consumer errors logged once per interval;
+//!   [`client_log`]: librdkafka's own log lines and global errors likewise,
+//!   and the logging-only client context.
 //!
 //! Everything here blocks on librdkafka calls, so it runs on dedicated
 //! threads (`spawn_blocking`), never on the async runtime's workers.
 
 pub mod admin;
+pub mod client_log;
 pub mod config;
 pub mod dead_letter;
 pub mod reader;

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::client_log::Logging;
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
@@ -28,13 +30,13 @@ pub fn read_topic(
     shutdown: &CancellationToken,
     mut handle: impl FnMut(&BorrowedMessage<'_>) -> ControlFlow<()>,
 ) -> Result<(), KafkaError> {
-    let consumer: BaseConsumer = config
+    let consumer: BaseConsumer<Logging> = config
         .client_config()
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
-        .create()?;
+        .create_with_context(Logging)?;
     let partitions = wait_for_partitions(&consumer, topic, shutdown)?;
     let mut assignment = TopicPartitionList::with_capacity(partitions.len());
     for partition in partitions {

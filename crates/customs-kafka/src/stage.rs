@@ -37,10 +37,11 @@ use customs_domain::RejectReason;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use crate::client_log::Logging;
 use crate::config::KafkaConfig;
 use crate::dead_letter;
 use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, LeavingConsumer, StageContext};
@@ -256,13 +257,13 @@ impl Stage {
                 producer_config.set(key, value);
             }
         }
-        let producer: ThreadedProducer<DefaultProducerContext> = producer_config
-            // The default producer context would log every statistics report.
+        let producer: ThreadedProducer<Logging> = producer_config
+            // The producer's context would log every statistics report.
             .remove("statistics.interval.ms")
             .set("transactional.id", &self.config.transactional_id)
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
-            .create()
+            .create_with_context(Logging)
             .map_err(StageError::Setup)?;
         producer
             .init_transactions(TXN_TIMEOUT)
@@ -376,7 +377,7 @@ impl Stage {
     /// reason headers: a dead letter, or a record diverted elsewhere.
     fn send_original(
         &self,
-        producer: &ThreadedProducer<DefaultProducerContext>,
+        producer: &ThreadedProducer<Logging>,
         topic: &str,
         record: &Record<'_>,
         reason: RejectReason,
@@ -400,7 +401,7 @@ impl Stage {
     fn run_transaction(
         &self,
         consumer: &BaseConsumer<StageContext>,
-        producer: &ThreadedProducer<DefaultProducerContext>,
+        producer: &ThreadedProducer<Logging>,
         batch: &[OwnedMessage],
         transform: &mut impl Transform,
     ) -> Result<(BatchTally, TopicPartitionList), KafkaError> {

@@ -124,6 +124,14 @@ fn partition_lag(partition: &Partition, committed: Option<i64>, in_batch: bool) 
 }
 
 impl ClientContext for StageContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::client_log::log(level, fac, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        crate::client_log::error(&error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
         for ((topic, number), state) in owned.iter() {

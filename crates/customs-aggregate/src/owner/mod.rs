@@ -30,6 +30,7 @@ use customs_domain::stats::Minute;
 use customs_domain::stats::cell::Tally;
 use customs_domain::stats::time::{day_start, parse_minute};
 use customs_domain::{ClassifiedDeclaration, Receipt, RejectReason};
+use customs_kafka::client_log::Logging;
 use customs_kafka::stage::now_ms;
 use customs_kafka::{KafkaConfig, Output, Record, Transform};
 use customs_proto::v1;
@@ -56,7 +57,7 @@ pub struct Owner {
     shared: Arc<Shared>,
     changelog: String,
     late: String,
-    metadata: BaseConsumer,
+    metadata: BaseConsumer<Logging>,
     shutdown: CancellationToken,
     ready: HashSet<i32>,
     /// Changes of the open transaction, by identity.
@@ -92,7 +93,7 @@ impl Owner {
             shared,
             changelog,
             late,
-            metadata: kafka.client_config().create()?,
+            metadata: kafka.client_config().create_with_context(Logging)?,
             shutdown,
             ready: HashSet::new(),
             entries: HashMap::new(),

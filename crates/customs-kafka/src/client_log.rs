@@ -1,0 +1,133 @@
+//! librdkafka's own log lines and global errors, rate-limited per kind.
+//!
+//! While a broker is away every client of a process (the stage's consumer
+//! and producer, readers, admin) reports the same failure: in one CI run the
+//! default contexts printed 281 `Global error` lines at ERROR, most within
+//! the same second. Here each kind — a global error's code, a log line's
+//! facility (`FAIL`, `SESSTMOUT`, ...) — is logged the first time and then
+//! at most once per [`throttle::INTERVAL`] per process, with how many were
+//! left out. Debug and info lines pass unthrottled; levels and the
+//! `librdkafka` target are librdkafka's, as with rdkafka's default context.
+//!
+//! [`Logging`] is the context of every client that needs no other one;
+//! the stage's consumer context delegates its logging here too.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::Instant;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::ProducerContext;
+
+use crate::throttle::Throttle;
+
+/// One throttle per kind, shared by every client of the process.
+static KINDS: LazyLock<Kinds> = LazyLock::new(Kinds::default);
+
+/// Throttles by kind.
+#[derive(Debug, Default)]
+pub struct Kinds {
+    throttles: Mutex<HashMap<String, Throttle>>,
+}
+
+impl Kinds {
+    /// An occurrence of `kind` at `now`: `Some(left out since the last
+    /// logged one)` when it is to be logged.
+    pub fn occurred(&self, kind: &str, now: Instant) -> Option<u64> {
+        let mut throttles = self
+            .throttles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match throttles.get_mut(kind) {
+            Some(throttle) => throttle.occurred(now),
+            None => throttles.entry(kind.to_owned()).or_default().occurred(now),
+        }
+    }
+}
+
+/// A librdkafka log line, throttled by facility at warning and above.
+pub fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    use RDKafkaLogLevel::{Alert, Critical, Debug, Emerg, Error, Info, Notice, Warning};
+    let throttled = || KINDS.occurred(&format!("log {fac}"), Instant::now());
+    match level {
+        Emerg | Alert | Critical | Error => {
+            if let Some(left_out) = throttled() {
+                tracing::error!(target: "librdkafka", left_out, "librdkafka: {fac} {message}");
+            }
+        }
+        Warning => {
+            if let Some(left_out) = throttled() {
+                tracing::warn!(target: "librdkafka", left_out, "librdkafka: {fac} {message}");
+            }
+        }
+        Notice | Info => tracing::info!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        Debug => tracing::debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
+    }
+}
+
+/// A librdkafka global error, throttled by its code.
+pub fn error(error: &KafkaError, reason: &str) {
+    let kind = match error.rdkafka_error_code() {
+        Some(code) => format!("error {code:?}"),
+        None => format!("error {error}"),
+    };
+    if let Some(left_out) = KINDS.occurred(&kind, Instant::now()) {
+        tracing::error!(target: "librdkafka", left_out, "librdkafka: {error}: {reason}");
+    }
+}
+
+/// The context of clients that need nothing but logging: readers,
+/// metadata, admin and the stage's transactional producer (whose deliveries
+/// are awaited by flushing, not by callbacks).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Logging;
+
+impl ClientContext for Logging {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self::error(&error, reason);
+    }
+}
+
+impl ConsumerContext for Logging {}
+
+impl ProducerContext for Logging {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn each_kind_is_throttled_on_its_own() {
+        let kinds = Kinds::default();
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        assert_eq!(
+            kinds.occurred("error BrokerTransportFailure", at(0)),
+            Some(0)
+        );
+        assert_eq!(kinds.occurred("error BrokerTransportFailure", at(5)), None);
+        assert_eq!(kinds.occurred("error AllBrokersDown", at(6)), Some(0));
+        assert_eq!(kinds.occurred("log FAIL", at(7)), Some(0));
+        assert_eq!(kinds.occurred("error BrokerTransportFailure", at(8)), None);
+        let later = crate::throttle::INTERVAL.as_millis() as u64 + 10;
+        assert_eq!(
+            kinds.occurred("error BrokerTransportFailure", at(later)),
+            Some(2)
+        );
+        assert_eq!(kinds.occurred("error AllBrokersDown", at(later)), Some(0));
+    }
+}
