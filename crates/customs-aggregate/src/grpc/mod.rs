@@ -32,7 +32,6 @@ use customs_domain::model::format_amount;
 use customs_proto::v1;
 use customs_proto::v1::stats_service_server::{StatsService, StatsServiceServer};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -202,9 +201,16 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(stats)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+        .serve_with_incoming_shutdown(incoming(listener), stop)
         .await
         .map_err(Error::Serve)
+}
+
+/// Accepted connections with `TCP_NODELAY`: tonic sets it only on listeners
+/// it binds itself. Without it Nagle's algorithm held back the end of every
+/// answer until the client's delayed acknowledgement, about 40 ms on Linux.
+fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Money as the API carries it: an exact decimal string and its currency.
@@ -227,5 +233,26 @@ pub(crate) fn freshness(state: &Shared, watermark: Option<i64>, version: u64) ->
         restoring_partitions: progress.restoring(),
         changelog_offsets: progress.positions.clone().into_iter().collect(),
         watermark_lag_seconds: watermark.map(|w| now_s - w * 60).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_do_not_wait_for_nagle() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut incoming = incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let accepted = incoming
+            .next()
+            .await
+            .expect("a connection")
+            .expect("accepted");
+        assert!(accepted.nodelay().expect("nodelay"), "Nagle left on");
     }
 }
