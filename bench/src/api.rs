@@ -4,7 +4,10 @@
 //!
 //! 1. **Query**: the typical dashboard question — the last 30 days by
 //!    partner country, top 10 by value — asked [`NUM_QUERIES`] times in a
-//!    row over one connection; client-side round trips.
+//!    row over one connection; client-side round trips. Then
+//!    [`NUM_CLIENTS`] clients ask it [`QUERIES_PER_CLIENT`] times each, all
+//!    at once over the same connection (HTTP/2 streams, each answered on its
+//!    own): round trips under contention and the queries answered per second.
 //! 2. **Subscription update**: a subscription to the marker category's
 //!    all-time total (`min_interval_ms` 100); one marker declaration is
 //!    produced to the raw topic at a time, and the sample is the time from
@@ -25,6 +28,10 @@ use crate::latency::nearest_rank;
 
 /// Queries timed.
 pub const NUM_QUERIES: usize = 50;
+/// Clients asking at once in the concurrent phase.
+pub const NUM_CLIENTS: usize = 4;
+/// Queries each of them asks, one after the other.
+pub const QUERIES_PER_CLIENT: usize = 10;
 /// Subscription updates timed (one marker each).
 pub const NUM_UPDATES: usize = 5;
 /// An update not seen by then fails the run.
@@ -50,6 +57,10 @@ pub struct ApiLatency {
     pub num_declarations: u64,
     /// The typical Query.
     pub query: Millis,
+    /// The typical Query, [`NUM_CLIENTS`] clients at once.
+    pub concurrent_query: Millis,
+    /// Queries answered per second in the concurrent phase.
+    pub concurrent_queries_per_second: f64,
     /// Marker produced → subscription update counting it.
     pub subscription_update: Millis,
 }
@@ -83,6 +94,7 @@ pub async fn measure(
         query.push(started.elapsed().as_secs_f64() * 1e3);
         ensure!(!response.rows.is_empty(), "the typical query found nothing");
     }
+    let (concurrent_query, concurrent_queries_per_second) = concurrently(client, &typical).await?;
     let all = client
         .query(v1::QueryRequest {
             window: Some(window(v1::window::Kind::AllTime(v1::AllTime {}))),
@@ -133,8 +145,40 @@ pub async fn measure(
     Ok(ApiLatency {
         num_declarations,
         query: millis(query),
+        concurrent_query,
+        concurrent_queries_per_second,
         subscription_update: millis(subscription),
     })
+}
+
+/// [`NUM_CLIENTS`] clients asking `typical` [`QUERIES_PER_CLIENT`] times
+/// each, all at once: their round trips and the queries answered per second.
+async fn concurrently(
+    client: &StatsServiceClient<Channel>,
+    typical: &v1::QueryRequest,
+) -> anyhow::Result<(Millis, f64)> {
+    let started = Instant::now();
+    let clients: Vec<_> = (0..NUM_CLIENTS)
+        .map(|_| {
+            let (mut client, typical) = (client.clone(), typical.clone());
+            tokio::spawn(async move {
+                let mut round_trips = Vec::with_capacity(QUERIES_PER_CLIENT);
+                for _ in 0..QUERIES_PER_CLIENT {
+                    let asked = Instant::now();
+                    let response = client.query(typical.clone()).await?.into_inner();
+                    round_trips.push(asked.elapsed().as_secs_f64() * 1e3);
+                    ensure!(!response.rows.is_empty(), "the typical query found nothing");
+                }
+                anyhow::Ok(round_trips)
+            })
+        })
+        .collect();
+    let mut round_trips = Vec::with_capacity(NUM_CLIENTS * QUERIES_PER_CLIENT);
+    for client in clients {
+        round_trips.extend(client.await??);
+    }
+    let per_second = round_trips.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((millis(round_trips), per_second))
 }
 
 fn window(kind: v1::window::Kind) -> v1::Window {

@@ -441,26 +441,35 @@ impl Report {
             out,
             "\n## Statistics API latency (release build)\n\n\
              After each load drained, services still running. `Query`: last 30 days by \
-             partner country, top 10 by value, {} calls in a row; `Subscribe` update: a \
-             marker produced to the raw topic until the update counting it arrives, {} \
-             times. Client-side times over one gRPC connection on loopback.\n",
+             partner country, top 10 by value, {} calls in a row; then {} clients at \
+             once, {} calls each (`×{}` columns: their round trips and the queries answered \
+             per second); `Subscribe` update: a marker produced to the raw topic until the \
+             update counting it arrives, {} times. Client-side times over one gRPC \
+             connection on loopback.\n",
             crate::api::NUM_QUERIES,
+            crate::api::NUM_CLIENTS,
+            crate::api::QUERIES_PER_CLIENT,
+            crate::api::NUM_CLIENTS,
             crate::api::NUM_UPDATES
         );
         let _ = writeln!(
             out,
-            "| after load msg/s | declarations held | Query p50 ms | Query p99 ms | Subscribe update p50 ms | Subscribe update max ms |"
+            "| after load msg/s | declarations held | Query p50 ms | Query p99 ms | Query ×{n} p50 ms | Query ×{n} p99 ms | ×{n} queries/s | Subscribe update p50 ms | Subscribe update max ms |",
+            n = crate::api::NUM_CLIENTS
         );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for l in &self.latency {
             let api = &l.api;
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
                 thousands(l.offered_rate),
                 thousands(api.num_declarations as f64),
                 api.query.p50,
                 api.query.p99,
+                api.concurrent_query.p50,
+                api.concurrent_query.p99,
+                api.concurrent_queries_per_second,
                 api.subscription_update.p50,
                 api.subscription_update.max
             );
