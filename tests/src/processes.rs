@@ -2,6 +2,7 @@
 //! or read the logs of a service: where the binary is, how to point it at a
 //! test's broker and topics, and child processes that never outlive a test.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -218,4 +219,38 @@ pub async fn metrics_page(port: u16) -> anyhow::Result<String> {
     stream.read_to_string(&mut response).await?;
     let (_, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
     Ok(body.to_owned())
+}
+
+/// A service's `/metrics` page: series `name{labels}` → value.
+pub type MetricsPage = BTreeMap<String, f64>;
+
+/// The series of a service's `/metrics` page on loopback `port`.
+pub async fn scrape_metrics(port: u16) -> anyhow::Result<MetricsPage> {
+    Ok(parse_metrics(&metrics_page(port).await?))
+}
+
+/// The series of a Prometheus text page.
+fn parse_metrics(page: &str) -> MetricsPage {
+    page.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The metric name of a series key.
+pub fn metric_name(series: &str) -> &str {
+    series.split('{').next().unwrap_or(series)
+}
+
+/// Sum of the series of `name` whose labels contain every `filters` pair
+/// (e.g. `code="ok"`).
+pub fn metric_sum(page: &MetricsPage, name: &str, filters: &[&str]) -> f64 {
+    page.iter()
+        .filter(|(series, _)| metric_name(series) == name)
+        .filter(|(series, _)| filters.iter().all(|f| series.contains(f)))
+        .map(|(_, value)| value)
+        .sum()
 }

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
 use customs_e2e::processes::{
-    Children, deployed_env, free_port, metrics_page, service_command, setting,
+    Children, MetricsPage, deployed_env, free_port, metric_sum, scrape_metrics, service_command,
+    setting,
 };
 use customs_e2e::{broker, create_topics, unique_topics};
 use customs_proto::v1;
@@ -162,7 +163,7 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
     // ...so the tonic client's call may not have reached the server; the
     // counter is read before and after the server surely got one.
     let before = counted(
-        &metrics_page(metrics_port).await?,
+        &scrape_metrics(metrics_port).await?,
         "deadline_exceeded",
         "Query",
     );
@@ -177,31 +178,28 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
     timely.set_timeout(Duration::from_secs(10));
     stats.query(timely).await?;
 
-    let page = metrics_page(metrics_port).await?;
+    let page = scrape_metrics(metrics_port).await?;
     let late = counted(&page, "deadline_exceeded", "Query");
     eprintln!(
         "api-security: unauthenticated {}, deadline exceeded {before} then {late}, ok Query {}",
         counted(&page, "unauthenticated", "any"),
         counted(&page, "ok", "Query")
     );
-    assert_eq!(counted(&page, "unauthenticated", "any"), 3.0, "{page}");
-    assert_eq!(late, before + 1.0, "{page}");
-    assert_eq!(counted(&page, "ok", "Query"), 1.0, "{page}");
+    assert_eq!(counted(&page, "unauthenticated", "any"), 3.0, "{page:?}");
+    assert_eq!(late, before + 1.0, "{page:?}");
+    assert_eq!(counted(&page, "ok", "Query"), 1.0, "{page:?}");
     children.ensure_running()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
 /// `customs_aggregate_grpc_requests_total{code, method}` on a metrics page.
-fn counted(page: &str, code: &str, method: &str) -> f64 {
-    page.lines()
-        .filter(|line| line.starts_with("customs_aggregate_grpc_requests_total{"))
-        .filter(|line| {
-            line.contains(&format!("code=\"{code}\""))
-                && line.contains(&format!("method=\"{method}\""))
-        })
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+fn counted(page: &MetricsPage, code: &str, method: &str) -> f64 {
+    metric_sum(
+        page,
+        "customs_aggregate_grpc_requests_total",
+        &[&format!("code=\"{code}\""), &format!("method=\"{method}\"")],
+    )
 }
 
 /// Sends `query` with the right token and `grpc-timeout: 1n` over a bare

@@ -21,7 +21,9 @@ use customs_domain::generator::{Generator, GeneratorConfig};
 use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, Event, classify, value};
 use customs_e2e::feed::{generate, produce};
-use customs_e2e::processes::{Children, free_port, metrics_page, repo, start_all_deployed};
+use customs_e2e::processes::{
+    Children, free_port, metric_name, metric_sum, repo, scrape_metrics, start_all_deployed,
+};
 use customs_e2e::{broker, create_topics, raw_producer, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
@@ -44,35 +46,6 @@ fn documented_metrics() -> anyhow::Result<Vec<(String, String)>> {
         .collect();
     ensure!(rows.len() > 30, "docs/metrics.md table parsed: {rows:?}");
     Ok(rows)
-}
-
-/// Series of a Prometheus text page: `name{labels}` → value.
-fn parse_page(page: &str) -> BTreeMap<String, f64> {
-    page.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-/// The metric name of a series key.
-fn name_of(series: &str) -> &str {
-    series.split('{').next().unwrap_or(series)
-}
-
-/// Sum of the series of `name` whose labels contain every `filters` pair.
-fn sum(page: &BTreeMap<String, f64>, name: &str, filters: &[&str]) -> f64 {
-    page.iter()
-        .filter(|(series, _)| name_of(series) == name)
-        .filter(|(series, _)| filters.iter().all(|f| series.contains(f)))
-        .map(|(_, value)| value)
-        .sum()
-}
-
-async fn scrape(port: u16) -> anyhow::Result<BTreeMap<String, f64>> {
-    Ok(parse_page(&metrics_page(port).await?))
 }
 
 /// What the feed must produce: classified declarations by normalize, events
@@ -118,7 +91,7 @@ fn missing(
     service: &str,
     page: &BTreeMap<String, f64>,
 ) -> Vec<String> {
-    let exported: BTreeSet<&str> = page.keys().map(|series| name_of(series)).collect();
+    let exported: BTreeSet<&str> = page.keys().map(|series| metric_name(series)).collect();
     documented
         .iter()
         .filter(|(name, _)| name.starts_with(&format!("customs_{service}_")))
@@ -173,7 +146,7 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
     loop {
         services.ensure_running()?;
         for (service, port) in &ports {
-            if let Ok(page) = scrape(*port).await {
+            if let Ok(page) = scrape_metrics(*port).await {
                 pages.insert(*service, page);
             }
         }
@@ -181,7 +154,7 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
             pages
                 .get(service)
                 .map(|page| {
-                    sum(
+                    metric_sum(
                         page,
                         &format!("customs_{service}_messages_consumed_total"),
                         &[],
@@ -194,8 +167,8 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
             let name = format!("customs_{service}_consumer_lag_messages");
             pages
                 .get(service)
-                .filter(|page| page.keys().any(|series| name_of(series) == name))
-                .map(|page| sum(page, &name, &[]))
+                .filter(|page| page.keys().any(|series| metric_name(series) == name))
+                .map(|page| metric_sum(page, &name, &[]))
                 .unwrap_or(f64::NAN)
         };
         let caught_up = consumed("ingest") == messages.len() as f64
@@ -220,13 +193,15 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
     client.get_totals(v1::GetTotalsRequest::default()).await?;
 
     for (service, port) in &ports {
-        let page = scrape(*port).await?;
+        let page = scrape_metrics(*port).await?;
         let absent = missing(&documented, service, &page);
         assert!(absent.is_empty(), "{service} does not export {absent:?}");
         // Lag gauges exist for owned partitions only, labelled by number.
         let partitions: BTreeSet<&str> = page
             .keys()
-            .filter(|series| name_of(series) == format!("customs_{service}_consumer_lag_messages"))
+            .filter(|series| {
+                metric_name(series) == format!("customs_{service}_consumer_lag_messages")
+            })
             .map(|series| series.as_str())
             .collect();
         assert_eq!(
@@ -241,12 +216,12 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
         );
         // Every committed transaction's commit step was timed.
         assert_eq!(
-            sum(
+            metric_sum(
                 &page,
                 &format!("customs_{service}_transaction_finish_seconds_count"),
                 &[]
             ),
-            sum(
+            metric_sum(
                 &page,
                 &format!("customs_{service}_transactions_total"),
                 &["outcome=\"committed\""]
@@ -257,12 +232,12 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
     }
     let ingest = &pages["ingest"];
     assert_eq!(
-        sum(ingest, "customs_ingest_events_total", &[]),
+        metric_sum(ingest, "customs_ingest_events_total", &[]),
         expected.events as f64
     );
     assert_eq!(
-        sum(ingest, "customs_ingest_events_total", &[]),
-        sum(
+        metric_sum(ingest, "customs_ingest_events_total", &[]),
+        metric_sum(
             ingest,
             "customs_ingest_messages_produced_total",
             &["output=\"data\""]
@@ -272,7 +247,7 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
     let normalize = &pages["normalize"];
     let mut observed_value = BTreeMap::new();
     for (series, amount) in normalize {
-        if name_of(series) != "customs_normalize_value_processed_total" || *amount == 0.0 {
+        if metric_name(series) != "customs_normalize_value_processed_total" || *amount == 0.0 {
             continue;
         }
         let label = |key: &str| {
