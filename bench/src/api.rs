@@ -87,13 +87,7 @@ pub async fn measure(
         limit: 10,
         ..Default::default()
     };
-    let mut query = Vec::with_capacity(NUM_QUERIES);
-    for _ in 0..NUM_QUERIES {
-        let started = Instant::now();
-        let response = client.query(typical.clone()).await?.into_inner();
-        query.push(started.elapsed().as_secs_f64() * 1e3);
-        ensure!(!response.rows.is_empty(), "the typical query found nothing");
-    }
+    let query = ask(client, &typical, NUM_QUERIES).await?;
     let (concurrent_query, concurrent_queries_per_second) = concurrently(client, &typical).await?;
     let all = client
         .query(v1::QueryRequest {
@@ -151,6 +145,22 @@ pub async fn measure(
     })
 }
 
+/// Asks `typical` `times` times in a row: the round trips in milliseconds.
+async fn ask(
+    client: &mut StatsServiceClient<Channel>,
+    typical: &v1::QueryRequest,
+    times: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut round_trips = Vec::with_capacity(times);
+    for _ in 0..times {
+        let asked = Instant::now();
+        let response = client.query(typical.clone()).await?.into_inner();
+        round_trips.push(asked.elapsed().as_secs_f64() * 1e3);
+        ensure!(!response.rows.is_empty(), "the typical query found nothing");
+    }
+    Ok(round_trips)
+}
+
 /// [`NUM_CLIENTS`] clients asking `typical` [`QUERIES_PER_CLIENT`] times
 /// each, all at once: their round trips and the queries answered per second.
 async fn concurrently(
@@ -161,16 +171,7 @@ async fn concurrently(
     let clients: Vec<_> = (0..NUM_CLIENTS)
         .map(|_| {
             let (mut client, typical) = (client.clone(), typical.clone());
-            tokio::spawn(async move {
-                let mut round_trips = Vec::with_capacity(QUERIES_PER_CLIENT);
-                for _ in 0..QUERIES_PER_CLIENT {
-                    let asked = Instant::now();
-                    let response = client.query(typical.clone()).await?.into_inner();
-                    round_trips.push(asked.elapsed().as_secs_f64() * 1e3);
-                    ensure!(!response.rows.is_empty(), "the typical query found nothing");
-                }
-                anyhow::Ok(round_trips)
-            })
+            tokio::spawn(async move { ask(&mut client, &typical, QUERIES_PER_CLIENT).await })
         })
         .collect();
     let mut round_trips = Vec::with_capacity(NUM_CLIENTS * QUERIES_PER_CLIENT);
