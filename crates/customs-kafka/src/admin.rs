@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use crate::client_log::Logging;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::client_log::Logging;
 use crate::config::KafkaConfig;
 
 /// Creates each topic that does not exist yet; existing ones are left alone.

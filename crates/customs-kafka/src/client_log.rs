@@ -5,15 +5,14 @@
 //! default contexts printed 281 `Global error` lines at ERROR, most within
 //! the same second. Here each kind — a global error's code, a log line's
 //! facility (`FAIL`, `SESSTMOUT`, ...) — is logged the first time and then
-//! at most once per [`throttle::INTERVAL`] per process, with how many were
+//! at most once per [`crate::throttle::INTERVAL`] per process, with how many were
 //! left out. Debug and info lines pass unthrottled; levels and the
 //! `librdkafka` target are librdkafka's, as with rdkafka's default context.
 //!
 //! [`Logging`] is the context of every client that needs no other one;
 //! the stage's consumer context delegates its logging here too.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use rdkafka::client::ClientContext;
@@ -23,31 +22,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::ProducerContext;
 
-use crate::throttle::Throttle;
+use crate::throttle::Kinds;
 
 /// One throttle per kind, shared by every client of the process.
 static KINDS: LazyLock<Kinds> = LazyLock::new(Kinds::default);
-
-/// Throttles by kind.
-#[derive(Debug, Default)]
-pub struct Kinds {
-    throttles: Mutex<HashMap<String, Throttle>>,
-}
-
-impl Kinds {
-    /// An occurrence of `kind` at `now`: `Some(left out since the last
-    /// logged one)` when it is to be logged.
-    pub fn occurred(&self, kind: &str, now: Instant) -> Option<u64> {
-        let mut throttles = self
-            .throttles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match throttles.get_mut(kind) {
-            Some(throttle) => throttle.occurred(now),
-            None => throttles.entry(kind.to_owned()).or_default().occurred(now),
-        }
-    }
-}
 
 /// A librdkafka log line, throttled by facility at warning and above.
 pub fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
@@ -102,32 +80,4 @@ impl ProducerContext for Logging {
     type DeliveryOpaque = ();
 
     fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn each_kind_is_throttled_on_its_own() {
-        let kinds = Kinds::default();
-        let start = Instant::now();
-        let at = |ms: u64| start + Duration::from_millis(ms);
-        assert_eq!(
-            kinds.occurred("error BrokerTransportFailure", at(0)),
-            Some(0)
-        );
-        assert_eq!(kinds.occurred("error BrokerTransportFailure", at(5)), None);
-        assert_eq!(kinds.occurred("error AllBrokersDown", at(6)), Some(0));
-        assert_eq!(kinds.occurred("log FAIL", at(7)), Some(0));
-        assert_eq!(kinds.occurred("error BrokerTransportFailure", at(8)), None);
-        let later = crate::throttle::INTERVAL.as_millis() as u64 + 10;
-        assert_eq!(
-            kinds.occurred("error BrokerTransportFailure", at(later)),
-            Some(2)
-        );
-        assert_eq!(kinds.occurred("error AllBrokersDown", at(later)), Some(0));
-    }
 }

@@ -1,10 +1,13 @@
-//! Repeated errors, logged at most once per interval.
+//! Repeated errors, logged at most once per interval: [`Throttle`] for one
+//! kind, [`Kinds`] for many (by a key the caller chooses).
 //!
 //! While a broker is away a consumer reports the same transport error many
 //! times a second (librdkafka reconnects by itself and logs it too). An
 //! operator needs the first report, a reminder while it lasts and how many
 //! were left out — not hundreds of identical lines.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often a repeated error is logged.
@@ -50,6 +53,27 @@ impl Throttle {
     }
 }
 
+/// One [`Throttle`] per kind of occurrence, shareable between threads.
+#[derive(Debug, Default)]
+pub struct Kinds {
+    throttles: Mutex<HashMap<String, Throttle>>,
+}
+
+impl Kinds {
+    /// An occurrence of `kind` at `now`: `Some(left out since the last
+    /// logged one)` when it is to be logged.
+    pub fn occurred(&self, kind: &str, now: Instant) -> Option<u64> {
+        let mut throttles = self
+            .throttles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match throttles.get_mut(kind) {
+            Some(throttle) => throttle.occurred(now),
+            None => throttles.entry(kind.to_owned()).or_default().occurred(now),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +90,26 @@ mod tests {
         assert_eq!(throttle.occurred(at(10_001)), None);
         assert_eq!(throttle.occurred(at(30_000)), Some(1));
         assert_eq!(throttle.occurred(at(30_001)), None);
+    }
+
+    #[test]
+    fn each_kind_is_throttled_on_its_own() {
+        let kinds = Kinds::default();
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        assert_eq!(
+            kinds.occurred("error BrokerTransportFailure", at(0)),
+            Some(0)
+        );
+        assert_eq!(kinds.occurred("error BrokerTransportFailure", at(5)), None);
+        assert_eq!(kinds.occurred("error AllBrokersDown", at(6)), Some(0));
+        assert_eq!(kinds.occurred("log FAIL", at(7)), Some(0));
+        assert_eq!(kinds.occurred("error BrokerTransportFailure", at(8)), None);
+        let later = INTERVAL.as_millis() as u64 + 10;
+        assert_eq!(
+            kinds.occurred("error BrokerTransportFailure", at(later)),
+            Some(2)
+        );
+        assert_eq!(kinds.occurred("error AllBrokersDown", at(later)), Some(0));
     }
 }
