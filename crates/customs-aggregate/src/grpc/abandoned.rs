@@ -8,6 +8,10 @@
 //! unfinished: `deadline_exceeded` if the client's deadline had passed,
 //! `cancelled` otherwise. A call that finishes was counted by its handler
 //! (or the token check) and is not counted again.
+//!
+//! It is also where the client's deadline is read, once, as the call
+//! arrives: the [`ClientDeadline`] goes into the request's extensions, where
+//! the handler finds it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,7 +23,7 @@ use tonic::server::NamedService;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::deadline;
+use super::deadline::ClientDeadline;
 use super::errors::count;
 
 /// Taken off the client's timeout: tonic's timer started a moment before
@@ -58,8 +62,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let watch = Watch::of(&request);
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let deadline = ClientDeadline::of(request.headers());
+        if let Some(deadline) = deadline {
+            request.extensions_mut().insert(deadline);
+        }
+        let watch = Watch::of(request.uri().path(), deadline);
         let answer = self.inner.call(request);
         Box::pin(async move {
             let answered = answer.await;
@@ -79,18 +87,11 @@ struct Watch {
 }
 
 impl Watch {
-    /// A watch for `request` if it calls the stats service.
-    fn of<B>(request: &http::Request<B>) -> Option<Watch> {
-        let method = method(request.uri().path())?;
-        let deadline = request
-            .headers()
-            .get("grpc-timeout")
-            .and_then(|value| value.to_str().ok())
-            .and_then(deadline::parse_grpc_timeout)
-            .and_then(|timeout| Instant::now().checked_add(timeout.saturating_sub(TOLERANCE)));
+    /// A watch for a call of `path` if it calls the stats service.
+    fn of(path: &str, deadline: Option<ClientDeadline>) -> Option<Watch> {
         Some(Watch {
-            method,
-            deadline,
+            method: method(path)?,
+            deadline: deadline.map(|client| client.at - TOLERANCE.min(client.timeout)),
             finished: false,
         })
     }
@@ -158,7 +159,8 @@ mod tests {
             .header("grpc-timeout", "50m")
             .body(())
             .expect("request");
-        let watch = Watch::of(&request).expect("a stats call");
+        let watch = Watch::of(request.uri().path(), ClientDeadline::of(request.headers()))
+            .expect("a stats call");
         let deadline = watch.deadline.expect("a deadline");
         assert_eq!(
             watch.code_at(deadline - Duration::from_millis(1)),
@@ -171,9 +173,39 @@ mod tests {
             .uri("/customs.v1.StatsService/Explain")
             .body(())
             .expect("request");
-        let watch = Watch::of(&untimed).expect("a stats call");
+        let watch = Watch::of(untimed.uri().path(), ClientDeadline::of(untimed.headers()))
+            .expect("a stats call");
         assert_eq!(watch.code_at(Instant::now()), Code::Cancelled);
         watch.finished();
+    }
+
+    #[test]
+    fn the_routes_get_the_deadline_read_on_arrival() {
+        #[derive(Clone)]
+        struct Expects;
+        impl Service<http::Request<()>> for Expects {
+            type Response = Option<Duration>;
+            type Error = std::convert::Infallible;
+            type Future = std::future::Ready<Result<Option<Duration>, Self::Error>>;
+
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, request: http::Request<()>) -> Self::Future {
+                let seen = request.extensions().get::<ClientDeadline>();
+                std::future::ready(Ok(seen.map(|deadline| deadline.timeout)))
+            }
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut layered = CountAbandoned.layer(Expects);
+        let timed =
+            runtime.block_on(layered.call(call("/customs.v1.StatsService/Query", Some("3S"))));
+        assert_eq!(timed, Ok(Some(Duration::from_secs(3))));
+        let untimed = runtime.block_on(layered.call(call("/customs.v1.StatsService/Query", None)));
+        assert_eq!(untimed, Ok(None));
     }
 
     /// A stand-in for the routes: answers at once, or never.

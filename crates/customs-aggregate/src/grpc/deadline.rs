@@ -3,7 +3,10 @@
 //! must not stall the async runtime) and giving up with `DEADLINE_EXCEEDED`
 //! once the deadline passes.
 //!
-//! The deadline is taken slightly before the client's (5 %, at most 20 ms),
+//! The client's deadline is read once, when the call arrives: the
+//! [`super::abandoned`] layer puts a [`ClientDeadline`] in the request's
+//! extensions for the handler. The answer's deadline is taken slightly before
+//! the client's (5 %, at most 20 ms),
 //! so this server usually answers `DEADLINE_EXCEEDED` itself before tonic's
 //! transport-level timeout answers `CANCELLED`; when tonic's fires first (a
 //! deadline already passed on arrival), [`super::abandoned`] counts the call.
@@ -12,20 +15,39 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::metadata::MetadataMap;
 
 use super::errors::ApiError;
 use crate::state::Shared;
 
+/// The client's `grpc-timeout`, from the moment the call arrived.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientDeadline {
+    /// When the client gives up.
+    pub at: std::time::Instant,
+    /// The timeout the client sent.
+    pub timeout: Duration,
+}
+
+impl ClientDeadline {
+    /// The deadline of a call arriving now with `headers`, if it has one.
+    pub fn of(headers: &http::HeaderMap) -> Option<Self> {
+        let timeout = parse_grpc_timeout(headers.get("grpc-timeout")?.to_str().ok()?)?;
+        Some(ClientDeadline {
+            at: std::time::Instant::now().checked_add(timeout)?,
+            timeout,
+        })
+    }
+}
+
 /// When the answer must be ready, if the client set a timeout.
-pub fn of(metadata: &MetadataMap) -> Option<Instant> {
-    let timeout = parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)?;
-    let margin = (timeout / 20).min(Duration::from_millis(20));
-    Some(Instant::now() + timeout - margin)
+pub fn of(extensions: &tonic::Extensions) -> Option<Instant> {
+    let client = extensions.get::<ClientDeadline>()?;
+    let margin = (client.timeout / 20).min(Duration::from_millis(20));
+    Some(Instant::from_std(client.at) - margin)
 }
 
 /// `grpc-timeout` per the gRPC over HTTP/2 spec: up to 8 digits and a unit.
-pub(super) fn parse_grpc_timeout(text: &str) -> Option<Duration> {
+fn parse_grpc_timeout(text: &str) -> Option<Duration> {
     if text.len() < 2 || text.len() > 9 {
         return None;
     }

@@ -123,7 +123,7 @@ impl Stats {
         P: Send + 'static,
         R: Send + 'static,
     {
-        let deadline = deadline::of(request.metadata());
+        let deadline = deadline::of(request.extensions());
         let answered = match parsed {
             Ok(parsed) => {
                 deadline::compute(&self.state, deadline, move |state| answer(state, parsed)).await
