@@ -62,18 +62,13 @@ pub fn run(
     let idle_ms = shared.statistics.idle_timeout.as_millis() as i64;
     let mut batch = Vec::with_capacity(MAX_APPLY_BATCH);
     let mut restored_logged = false;
-    let mut errors = customs_kafka::throttle::Throttle::default();
     while !shutdown.is_cancelled() {
         batch.clear();
         let mut wait = Duration::from_millis(100);
         while batch.len() < MAX_APPLY_BATCH {
             match consumer.poll(wait) {
                 Some(Ok(message)) => batch.push(message.detach()),
-                Some(Err(err)) => {
-                    if let Some(suppressed) = errors.occurred(std::time::Instant::now()) {
-                        tracing::warn!(%topic, error = %err, suppressed, "changelog consumer error");
-                    }
-                }
+                Some(Err(err)) => customs_kafka::client_log::consumer_error(topic, &err),
                 None => break,
             }
             wait = Duration::ZERO;

@@ -8,6 +8,8 @@
 //! at most once per [`crate::throttle::INTERVAL`] per process, with how many were
 //! left out. Debug and info lines pass unthrottled; levels and the
 //! `librdkafka` target are librdkafka's, as with rdkafka's default context.
+//! Errors a consumer's `poll` returns go through [`consumer_error`], keyed by
+//! consumer and code.
 //!
 //! [`Logging`] is the context of every client that needs no other one;
 //! the stage's consumer context delegates its logging here too.
@@ -49,12 +51,25 @@ pub fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
 
 /// A librdkafka global error, throttled by its code.
 pub fn error(error: &KafkaError, reason: &str) {
-    let kind = match error.rdkafka_error_code() {
-        Some(code) => format!("error {code:?}"),
-        None => format!("error {error}"),
-    };
-    if let Some(left_out) = KINDS.occurred(&kind, Instant::now()) {
+    if let Some(left_out) = KINDS.occurred(&format!("error {}", kind(error)), Instant::now()) {
         tracing::error!(target: "librdkafka", left_out, "librdkafka: {error}: {reason}");
+    }
+}
+
+/// An error a consumer's `poll` returned, throttled by `source` (the
+/// service or topic whose consumer it is) and code.
+pub fn consumer_error(source: &str, error: &KafkaError) {
+    let kind = format!("consumer {source} {}", kind(error));
+    if let Some(left_out) = KINDS.occurred(&kind, Instant::now()) {
+        tracing::warn!(source, error = %error, left_out, "consumer error");
+    }
+}
+
+/// An error's code, or its text when it has none.
+fn kind(error: &KafkaError) -> String {
+    match error.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => error.to_string(),
     }
 }
 

@@ -9,9 +9,9 @@
 //! - [`reader`]: a read-committed reader of a whole topic, for state rebuilt
 //!   from a topic (the aggregate).
 //! - [`admin`]: idempotent topic creation.
-//! - [`throttle`]: repeated consumer errors logged once per interval;
-//!   [`client_log`]: librdkafka's own log lines and global errors likewise,
-//!   and the logging-only client context.
+//! - [`client_log`]: consumer errors and librdkafka's own log lines and
+//!   global errors, each kind logged once per interval ([`throttle`]), and
+//!   the logging-only client context.
 //!
 //! Everything here blocks on librdkafka calls, so it runs on dedicated
 //! threads (`spawn_blocking`), never on the async runtime's workers.

@@ -43,16 +43,11 @@ pub fn read_topic(
     }
     consumer.assign(&assignment)?;
     tracing::info!(%topic, num_partitions = assignment.count(), "reading topic from the beginning");
-    let mut errors = crate::throttle::Throttle::default();
     while !shutdown.is_cancelled() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) if handle(&message).is_break() => break,
             Some(Ok(_)) | None => {}
-            Some(Err(err)) => {
-                if let Some(suppressed) = errors.occurred(std::time::Instant::now()) {
-                    tracing::warn!(%topic, error = %err, suppressed, "consumer error");
-                }
-            }
+            Some(Err(err)) => crate::client_log::consumer_error(topic, &err),
         }
     }
     Ok(())

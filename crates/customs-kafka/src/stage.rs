@@ -47,7 +47,6 @@ use crate::dead_letter;
 use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, LeavingConsumer, StageContext};
 use crate::stage_metrics::{BatchTally, StageMetrics};
 use crate::stage_txn::{await_deliveries, commit_with_retries, is_fatal, next_offsets, send};
-use crate::throttle::Throttle;
 
 /// Timeout of transaction coordinator calls.
 pub(crate) const TXN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -271,9 +270,8 @@ impl Stage {
         tracing::info!(service = self.service, input = %self.topics.input, "stage started");
 
         let mut consecutive_aborts = 0;
-        let mut errors = Throttle::default();
         while !shutdown.is_cancelled() {
-            let batch = self.collect_batch(&consumer, shutdown, &mut transform, &mut errors);
+            let batch = self.collect_batch(&consumer, shutdown, &mut transform);
             if batch.is_empty() {
                 continue;
             }
@@ -319,7 +317,6 @@ impl Stage {
         consumer: &BaseConsumer<StageContext>,
         shutdown: &CancellationToken,
         transform: &mut impl Transform,
-        errors: &mut Throttle,
     ) -> Vec<OwnedMessage> {
         // Set by the first record.
         let mut deadline: Option<Instant> = None;
@@ -351,11 +348,7 @@ impl Stage {
                     }
                     batch.push(message.detach());
                 }
-                Some(Err(err)) => {
-                    if let Some(suppressed) = errors.occurred(Instant::now()) {
-                        tracing::warn!(service = self.service, error = %err, suppressed, "consumer error");
-                    }
-                }
+                Some(Err(err)) => crate::client_log::consumer_error(self.service, &err),
                 // Input paused for the linger: commit what there is.
                 None if deadline.is_some() => break,
                 None => {}
