@@ -68,6 +68,7 @@ pub fn unique_topics(test: &str) -> TopicsConfig {
         classified: format!("e2e.{test}.{suffix}.classified"),
         dead_letter: format!("e2e.{test}.{suffix}.dead-letter"),
         changelog: format!("e2e.{test}.{suffix}.changelog"),
+        stats: format!("e2e.{test}.{suffix}.stats"),
         late: format!("e2e.{test}.{suffix}.late"),
     }
 }

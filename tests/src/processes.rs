@@ -74,6 +74,7 @@ pub fn service_env(service: &str, instance: &Instance<'_>) -> Vec<(String, Strin
         ("TOPICS__CLASSIFIED", &topics.classified),
         ("TOPICS__DEAD_LETTER", &topics.dead_letter),
         ("TOPICS__CHANGELOG", &topics.changelog),
+        ("TOPICS__STATS", &topics.stats),
         ("TOPICS__LATE", &topics.late),
         ("TELEMETRY__METRICS_ADDR", instance.metrics_addr),
         ("TELEMETRY__LOG_FILTER", "warn"),

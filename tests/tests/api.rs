@@ -66,12 +66,14 @@ async fn the_statistics_api_serves_exact_figures_live() -> anyhow::Result<()> {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let totals = client.get_totals(v1::GetTotalsRequest::default()).await?;
-        if served_table(totals.get_ref())? == summary.counted {
+        let served = served_table(totals.get_ref())?;
+        if served == summary.counted {
             break;
         }
         ensure!(
             Instant::now() < deadline,
-            "totals never matched the summary"
+            "totals never matched the summary: served {served:#?}, expected {:#?}",
+            summary.counted
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

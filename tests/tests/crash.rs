@@ -169,19 +169,29 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
     let summary = generator.summary();
     let mut expected_events = 0;
     let mut expected_classified = 0;
+    // Every summary result goes to each classified partition (normalize's
+    // broadcast): its copies are identical records, PARTITIONS of them.
+    let partitions = service_kafka(&bootstrap, "crash", "setup").topic_partitions as usize;
+    let mut expected_summaries = 0;
     for message in &messages {
         if let Ok(events) = parse_message(&message.payload, &tables, ParseLimits::default()) {
             expected_events += events.len();
-            expected_classified += events
-                .iter()
-                .filter(|event| match event {
+            for event in &events {
+                match event {
                     customs_domain::Event::Declaration(d) => {
-                        customs_domain::classify(d, &tables).is_ok()
+                        if customs_domain::classify(d, &tables).is_ok()
                             && customs_domain::value(d, &tables).is_ok()
+                        {
+                            expected_classified += 1;
+                        }
                     }
-                    _ => true,
-                })
-                .count();
+                    customs_domain::Event::SummaryResult(_) => {
+                        expected_classified += partitions;
+                        expected_summaries += 1;
+                    }
+                    customs_domain::Event::Receipt(_) => expected_classified += 1,
+                }
+            }
         }
     }
 
@@ -312,13 +322,27 @@ async fn killed_services_neither_lose_nor_duplicate() -> anyhow::Result<()> {
         payload_counts(&bootstrap_b, &topic_b, expected_classified)
     })
     .await??;
-    for (name, counts, expected) in [
-        ("declarations", &declarations, expected_events),
-        ("classified", &classified, expected_classified),
+    for (name, counts, expected, copies) in [
+        ("declarations", &declarations, expected_events, 0),
+        (
+            "classified",
+            &classified,
+            expected_classified,
+            expected_summaries,
+        ),
     ] {
         let total: usize = counts.values().sum();
         let duplicated = counts.values().filter(|count| **count > 1).count();
-        assert_eq!(duplicated, 0, "{name}: records committed twice");
+        // Summary copies, one per partition, are the only repeated records.
+        let broadcast = counts
+            .values()
+            .filter(|count| partitions > 1 && **count == partitions)
+            .count();
+        assert_eq!(
+            broadcast, copies,
+            "{name}: summary results in every partition"
+        );
+        assert_eq!(duplicated - broadcast, 0, "{name}: records committed twice");
         assert_eq!(
             total, expected,
             "{name}: every expected record exactly once"

@@ -136,8 +136,16 @@ fn expected_counts(payloads: &[Vec<u8>], tables: &CodeTables) -> BTreeMap<String
                 },
                 _ => None,
             };
-            add("normalize produced".into());
-            add("aggregate consumed".into());
+            // A summary result goes to every classified partition (3 here).
+            let copies = if matches!(event, Event::SummaryResult(_)) {
+                3
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                add("normalize produced".into());
+                add("aggregate consumed".into());
+            }
             if let Some(key) = classified {
                 add(format!("classified {key}"));
             }

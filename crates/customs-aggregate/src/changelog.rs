@@ -1,55 +1,28 @@
-//! The changelog record format: the aggregate's whole state as a compacted
-//! topic, one partition per classified partition.
+//! The changelog record format: the owner's lifecycle state of one
+//! classified partition, as a compacted topic with the same partitioning.
 //!
-//! Keys are `d/<identity>` (a declaration's lifecycle [`Entry`]; a
-//! tombstone removes an expired waiting entry or a sealed one),
-//! `s/<summary id>` (the inventory numbers a summary result supersedes),
-//! `w/<partition>` (the partition's event-time watermark, in minutes) and
-//! `p/<day>` (the sealed tally of final contributions, per China day). Compaction keeps the
-//! latest record per key, which is exactly the state. Values are postcard
-//! (serde) behind a format byte; a reader meeting another format byte
-//! refuses the record loudly rather than guess — a format change ships with
-//! a new changelog topic name, rebuilt from the classified topic.
+//! Keys are `d/<identity>` (a declaration identity's [`Stored`] entry or
+//! sealed marker; a tombstone forgets it) and `s/<summary id>` (a summary
+//! result the partition has seen, [`SummaryMark`]; a tombstone forgets
+//! it). Compaction keeps the latest record per key, which is exactly the
+//! partition's state; only the partition's owner reads it, when it takes
+//! the partition over. Values are postcard (serde) behind a format byte,
+//! pinned by golden bytes below; a reader meeting another format byte
+//! refuses the record loudly rather than guess (see the README's upgrade
+//! path).
 
-use customs_domain::lifecycle::Entry;
-use customs_domain::stats::Minute;
-use customs_domain::stats::cell::Tally;
-use serde::{Deserialize, Serialize};
+use customs_domain::lifecycle::partition::{Stored, SummaryMark};
 
 /// Format byte of the current value encoding.
-const FORMAT: u8 = 2;
+pub const FORMAT: u8 = 3;
 
 /// One decoded changelog record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A declaration identity's entry, or `None` to forget it.
-    Entry(String, Option<Box<Entry>>),
-    /// A summary result and the inventory numbers it supersedes.
-    Summary(String, Vec<String>),
-    /// A partition's watermark.
-    Watermark(i32, Minute),
-    /// The sealed tally of one China day of this changelog partition: the
-    /// final contributions of entries removed because they are older than
-    /// the allowed lateness.
-    Sealed(Minute, Tally),
-}
-
-/// The encoding side of [`Value`], by reference: same variants in the same
-/// order, so postcard writes exactly what [`Value`] reads.
-#[derive(Serialize)]
-enum ValueRef<'a> {
-    Entry(&'a Entry),
-    Summary(&'a [String]),
-    Watermark(Minute),
-    Sealed(&'a Tally),
-}
-
-#[derive(Serialize, Deserialize)]
-enum Value {
-    Entry(Box<Entry>),
-    Summary(Vec<String>),
-    Watermark(Minute),
-    Sealed(Tally),
+    /// An identity's entry or marker, or `None` to forget it.
+    Entry(String, Option<Stored>),
+    /// A summary result, or `None` to forget it.
+    Summary(String, Option<SummaryMark>),
 }
 
 /// Why a record could not be read.
@@ -64,73 +37,43 @@ pub enum DecodeError {
     /// The value does not decode.
     #[error("undecodable changelog value: {0}")]
     Value(#[from] postcard::Error),
-    /// The key's kind and the value's kind differ.
-    #[error("changelog key {0:?} does not match its value")]
-    Mismatch(String),
 }
 
-/// Key and value of an entry change, without copying the entry.
-pub fn encode_entry(key: &str, entry: Option<&Entry>) -> (Vec<u8>, Option<Vec<u8>>) {
-    (
-        format!("d/{key}").into_bytes(),
-        entry.map(|entry| value(&ValueRef::Entry(entry))),
-    )
+/// Key and value of an entry change.
+pub fn encode_entry(key: &str, stored: Option<&Stored>) -> (Vec<u8>, Option<Vec<u8>>) {
+    (format!("d/{key}").into_bytes(), stored.map(value))
 }
 
-fn value(value: &ValueRef<'_>) -> Vec<u8> {
+/// Key and value of a summary change.
+pub fn encode_summary(id: &str, mark: Option<&SummaryMark>) -> (Vec<u8>, Option<Vec<u8>>) {
+    (format!("s/{id}").into_bytes(), mark.map(value))
+}
+
+fn value<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = vec![FORMAT];
     // Serialising finite in-memory data to a Vec cannot fail.
     bytes.extend(postcard::to_stdvec(value).unwrap_or_default());
     bytes
 }
 
-impl Change {
-    /// Key and value (None for a tombstone) of this change.
-    pub fn encode(&self) -> (Vec<u8>, Option<Vec<u8>>) {
-        match self {
-            Change::Entry(key, entry) => encode_entry(key, entry.as_deref()),
-            Change::Summary(id, invt_nos) => (
-                format!("s/{id}").into_bytes(),
-                Some(value(&ValueRef::Summary(invt_nos))),
-            ),
-            Change::Watermark(partition, minute) => (
-                format!("w/{partition}").into_bytes(),
-                Some(value(&ValueRef::Watermark(*minute))),
-            ),
-            Change::Sealed(day, tally) => (
-                format!("p/{day}").into_bytes(),
-                Some(value(&ValueRef::Sealed(tally))),
-            ),
-        }
+fn decode_value<'a, T: serde::Deserialize<'a>>(
+    value: Option<&'a [u8]>,
+) -> Result<Option<T>, DecodeError> {
+    match value {
+        None => Ok(None),
+        Some([format, rest @ ..]) if *format == FORMAT => Ok(Some(postcard::from_bytes(rest)?)),
+        Some([format, ..]) => Err(DecodeError::Format(*format)),
+        Some([]) => Err(DecodeError::Format(0)),
     }
+}
 
+impl Change {
     /// Decodes a record; `value` is `None` for a tombstone.
     pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Change, DecodeError> {
         let key = String::from_utf8_lossy(key);
-        let (kind, name) = key
-            .split_once('/')
-            .ok_or_else(|| DecodeError::Key(key.to_string()))?;
-        let value = match value {
-            None => None,
-            Some([]) => return Err(DecodeError::Format(0)),
-            Some([format, rest @ ..]) if *format == FORMAT => {
-                Some(postcard::from_bytes::<Value>(rest)?)
-            }
-            Some([format, ..]) => return Err(DecodeError::Format(*format)),
-        };
-        match (kind, value) {
-            ("d", None) => Ok(Change::Entry(name.to_owned(), None)),
-            ("d", Some(Value::Entry(entry))) => Ok(Change::Entry(name.to_owned(), Some(entry))),
-            ("s", Some(Value::Summary(invt_nos))) => Ok(Change::Summary(name.to_owned(), invt_nos)),
-            ("w", Some(Value::Watermark(minute))) => name
-                .parse()
-                .map(|partition| Change::Watermark(partition, minute))
-                .map_err(|_| DecodeError::Key(key.to_string())),
-            ("p", Some(Value::Sealed(tally))) => name
-                .parse()
-                .map(|day| Change::Sealed(day, tally))
-                .map_err(|_| DecodeError::Key(key.to_string())),
-            ("d" | "s" | "w" | "p", _) => Err(DecodeError::Mismatch(key.to_string())),
+        match key.split_once('/') {
+            Some(("d", name)) => Ok(Change::Entry(name.to_owned(), decode_value(value)?)),
+            Some(("s", name)) => Ok(Change::Summary(name.to_owned(), decode_value(value)?)),
             _ => Err(DecodeError::Key(key.to_string())),
         }
     }
@@ -138,6 +81,9 @@ impl Change {
 
 #[cfg(test)]
 mod tests {
+    use customs_domain::lifecycle::Entry;
+    use customs_domain::lifecycle::partition::Sealed;
+
     use super::*;
 
     #[test]
@@ -147,22 +93,75 @@ mod tests {
             released_at: Some("2026-11-18T11:00:00".to_owned()),
             ..Entry::default()
         };
-        for change in [
-            Change::Entry("g1".to_owned(), Some(Box::new(entry))),
-            Change::Entry("g1".to_owned(), None),
-            Change::Summary("S1".to_owned(), vec!["I1".to_owned()]),
-            Change::Watermark(2, 29_000_000),
-            Change::Sealed(29_000_160, Tally::default()),
+        let sealed = Stored::Sealed(Sealed {
+            last_event: 29_000_000,
+            invt_nos: vec!["I1".to_owned()],
+        });
+        let mark = SummaryMark {
+            at: 29_000_100,
+            invt_nos: vec!["I1".to_owned()],
+        };
+        for (key, value, change) in [
+            {
+                let (k, v) = encode_entry("g1", Some(&Stored::Live(Box::new(entry.clone()))));
+                (
+                    k,
+                    v,
+                    Change::Entry("g1".to_owned(), Some(Stored::Live(Box::new(entry)))),
+                )
+            },
+            {
+                let (k, v) = encode_entry("g2", Some(&sealed));
+                (k, v, Change::Entry("g2".to_owned(), Some(sealed)))
+            },
+            {
+                let (k, v) = encode_entry("g3", None);
+                (k, v, Change::Entry("g3".to_owned(), None))
+            },
+            {
+                let (k, v) = encode_summary("S1", Some(&mark));
+                (k, v, Change::Summary("S1".to_owned(), Some(mark)))
+            },
         ] {
-            let (key, value) = change.encode();
             assert_eq!(Change::decode(&key, value.as_deref()).unwrap(), change);
         }
+    }
+
+    /// The encoding is a contract with every record already in a
+    /// changelog: a change to these bytes is a format change (new FORMAT,
+    /// new topic name, rebuild; see the README). The expected bytes are
+    /// postcard's specification worked by hand: enum variants and lengths
+    /// as LEB128 varints, `i64` zigzag-encoded first.
+    #[test]
+    fn the_encoding_is_pinned_by_golden_bytes() {
+        let sealed = Stored::Sealed(Sealed {
+            last_event: 29_000_000,
+            invt_nos: vec!["I1".to_owned()],
+        });
+        let (key, value) = encode_entry("g2", Some(&sealed));
+        assert_eq!(key, b"d/g2");
+        assert_eq!(
+            value.unwrap_or_default(),
+            [3, 1, 128, 133, 212, 27, 1, 2, 73, 49]
+        );
+        let (key, value) = encode_summary(
+            "S1",
+            Some(&SummaryMark {
+                at: 29_000_100,
+                invt_nos: vec!["I1".to_owned(), "I2".to_owned()],
+            }),
+        );
+        assert_eq!(key, b"s/S1");
+        assert_eq!(
+            value.unwrap_or_default(),
+            [3, 200, 134, 212, 27, 2, 2, 73, 49, 2, 73, 50]
+        );
     }
 
     #[test]
     fn a_foreign_format_is_refused() {
         assert!(matches!(
-            Change::decode(b"w/1", Some(&[9, 1, 2])),
+            Change::decode(b"d/x", Some(&[9, 1, 2])),
             Err(DecodeError::Format(9))
         ));
         assert!(matches!(

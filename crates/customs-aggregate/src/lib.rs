@@ -3,13 +3,16 @@
 //!
 //! Design (see README, "Aggregate state and scale-out"):
 //! - [`owner`]: instances share the classified partitions in one consumer
-//!   group; the owner of a partition runs each declaration's lifecycle and
-//!   writes every change to the compacted changelog topic, in the same
-//!   transaction as the consumed offsets (exactly-once);
-//! - [`reader`]: every instance reads the whole changelog into its
-//!   [`customs_domain::stats::StatsView`], so any instance answers for all
-//!   partitions, keeps answering while partitions move, and restores its
-//!   state on start by reading the changelog;
+//!   group; the owner of a partition alone holds its lifecycle entries
+//!   (restored from the compacted changelog when it takes the partition
+//!   over), and writes every lifecycle change to the changelog and the new
+//!   absolute value of every statistic it changed to the compacted
+//!   statistics topic, in the same transaction as the consumed offsets
+//!   (exactly-once);
+//! - [`reader`]: every instance reads the whole statistics topic — cells,
+//!   not declarations — into its [`customs_domain::stats::StatsView`], so
+//!   any instance answers every statistics query, keeps answering while
+//!   partitions move, and restores by reading it;
 //! - [`grpc`]: the API, with freshness in every answer; health is
 //!   NOT_SERVING until the view has restored.
 
@@ -19,6 +22,7 @@ mod grpc;
 mod owner;
 mod reader;
 mod state;
+pub mod stats_record;
 
 use std::sync::Arc;
 
@@ -39,8 +43,8 @@ pub enum Error {
     /// Topics could not be created or do not fit together.
     #[error("topic set-up failed: {0}")]
     Topics(#[source] KafkaError),
-    /// The changelog could not be read.
-    #[error("reading the changelog failed: {0}")]
+    /// The statistics topic could not be read.
+    #[error("reading the statistics topic failed: {0}")]
     Reader(#[source] KafkaError),
     /// The owner loop failed.
     #[error("owner loop failed: {0}")]
@@ -78,9 +82,12 @@ pub async fn run_with_listener(
 ) -> Result<(), Error> {
     let topics = config.topics.clone();
     if config.create_topics {
-        customs_kafka::admin::ensure_compacted_topics(&config.kafka, &[&topics.changelog])
-            .await
-            .map_err(Error::Topics)?;
+        customs_kafka::admin::ensure_compacted_topics(
+            &config.kafka,
+            &[&topics.changelog, &topics.stats],
+        )
+        .await
+        .map_err(Error::Topics)?;
         customs_kafka::admin::ensure_topics(
             &config.kafka,
             &[&topics.classified, &topics.late, &topics.dead_letter],
@@ -96,7 +103,7 @@ pub async fn run_with_listener(
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
         let kafka = config.kafka.clone();
-        let topic = topics.changelog.clone();
+        let topic = topics.stats.clone();
         tokio::task::spawn_blocking(move || {
             let read = reader::run(&kafka, &topic, &shared, &shutdown);
             shutdown.cancel();
@@ -106,11 +113,13 @@ pub async fn run_with_listener(
     let owner = owner::Owner::new(
         Arc::clone(&shared),
         &config.kafka,
-        topics.changelog.clone(),
-        topics.late.clone(),
+        owner::OwnerTopics {
+            changelog: topics.changelog.clone(),
+            stats: topics.stats.clone(),
+            late: topics.late.clone(),
+        },
         shutdown.clone(),
-    )
-    .map_err(Error::Topics)?;
+    );
     let stage = Stage::new(
         SERVICE,
         config.kafka.clone(),

@@ -1,12 +1,14 @@
-//! The changelog reader: every aggregate instance reads *all* partitions of
-//! the changelog (read-committed, from the beginning) into its view.
+//! The statistics reader: every aggregate instance reads *all* partitions of
+//! the statistics topic (read-committed, from the beginning) into its view.
 //!
-//! This is what makes any instance answer for the whole: the changelog is
-//! the state, written by whichever instance owns each partition, and every
-//! instance folds all of it. While partitions move between owners the view
-//! keeps answering from what it has read, and says which partitions are
-//! still restoring. Records an instance's own owner loop already applied
-//! are ignored by version ([`customs_domain::stats::StatsView`]).
+//! This is what makes any instance answer for the whole: the statistics
+//! topic holds every partition's absolute values, written by whichever
+//! instance owns each partition, and every instance folds all of it — cells,
+//! never declarations. While partitions move between owners the view keeps
+//! answering from what it has read, and says which partitions are still
+//! restoring. Records of a partition this instance owns are its own owner's,
+//! which applied them at commit; the reader leaves them (applying an older
+//! one after a newer commit would move the owner's base back).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,8 +23,8 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use crate::changelog::Change;
 use crate::state::Shared;
+use crate::stats_record::StatRecord;
 
 /// Records applied under one write lock.
 const MAX_APPLY_BATCH: usize = 2_000;
@@ -55,7 +57,7 @@ pub fn run(
     }
     shared.set_positions(starts);
     consumer.assign(&assignment)?;
-    tracing::info!(%topic, ?targets, "restoring the statistics view from the changelog");
+    tracing::info!(%topic, ?targets, "restoring the statistics view");
     // Exported at 0 from the start, so `rate()` and alerts see the series.
     let _registered = metrics::counter!("customs_aggregate_changelog_errors_total");
     shared.set_restore_targets(targets);
@@ -88,12 +90,15 @@ pub fn run(
         metrics::gauge!("customs_aggregate_restoring_partitions").set(restoring as f64);
         if restoring == 0 && !restored_logged {
             restored_logged = true;
-            let view = shared.read();
+            let mut view = shared.write();
+            view.finish_restore(now_ms(), idle_ms);
             tracing::info!(
-                entries = view.num_entries(),
                 panes = view.panes().num_panes(),
+                cells = view.panes().num_cells(),
                 "statistics view restored"
             );
+            drop(view);
+            shared.changed();
         }
     }
     Ok(())
@@ -101,42 +106,36 @@ pub fn run(
 
 fn apply(shared: &Shared, batch: &[rdkafka::message::OwnedMessage], idle_ms: i64) {
     let now = now_ms();
+    let owned: Vec<i32> = shared.owned().keys().copied().collect();
+    let mut changed = false;
     {
         let mut view = shared.write();
         for message in batch {
-            let change = Change::decode(message.key().unwrap_or_default(), message.payload());
-            let result = match change {
-                Ok(Change::Entry(key, entry)) => view
-                    .apply_entry(message.partition(), &key, entry.map(|entry| *entry))
-                    .map(|_| ())
-                    .map_err(|err| err.to_string()),
-                Ok(Change::Summary(id, invt_nos)) => view
-                    .apply_summary(&id, &invt_nos)
-                    .map(|_| ())
-                    .map_err(|err| err.to_string()),
-                Ok(Change::Sealed(day, tally)) => {
-                    view.apply_sealed(message.partition(), day, tally);
-                    Ok(())
+            if owned.contains(&message.partition()) {
+                continue;
+            }
+            changed = true;
+            match StatRecord::decode(message.key().unwrap_or_default(), message.payload()) {
+                Ok(StatRecord::Stat(key, value)) => {
+                    view.apply_stat(message.partition(), &key, value.as_ref());
                 }
-                Ok(Change::Watermark(partition, minute)) => {
-                    view.observe_watermark(partition, minute as Minute, now);
-                    Ok(())
+                Ok(StatRecord::Watermark(minute)) => {
+                    view.observe_watermark(message.partition(), minute as Minute, now);
                 }
-                Err(err) => Err(err.to_string()),
-            };
-            if let Err(error) = result {
-                metrics::counter!("customs_aggregate_changelog_errors_total").increment(1);
-                // The error can quote a key, which holds a declaration id:
-                // ids are logged at debug only.
-                tracing::error!(
-                    partition = message.partition(),
-                    offset = message.offset(),
-                    "changelog record skipped"
-                );
-                tracing::debug!(%error, partition = message.partition(), offset = message.offset(), "changelog record skipped");
+                Err(error) => {
+                    metrics::counter!("customs_aggregate_changelog_errors_total").increment(1);
+                    tracing::error!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        %error,
+                        "statistics record skipped"
+                    );
+                }
             }
         }
         view.update_watermark(now, idle_ms);
     }
-    shared.changed();
+    if changed {
+        shared.changed();
+    }
 }

@@ -1,10 +1,13 @@
-//! State shared by the owner loop, the changelog reader and the gRPC
-//! handlers: the [`StatsView`] and how far the view has read the changelog.
+//! State shared by the owner loop, the statistics reader and the gRPC
+//! handlers: the serving [`StatsView`], how far it has read the statistics
+//! topic, and the lifecycle state of the partitions this instance owns.
 //!
 //! The view is behind a read–write lock that is held only to apply a batch
 //! of changes or to compute one answer, never across I/O. Every applied
 //! change bumps [`Progress::version`], so an answer can say which state it
-//! reflects and a subscription can tell whether anything changed.
+//! reflects and a subscription can tell whether anything changed. The owned
+//! partitions' state is written only by the owner loop; `Explain` reads its
+//! committed part ([`PartitionState::find_committed`]).
 
 use std::collections::BTreeMap;
 use std::sync::{
@@ -13,11 +16,12 @@ use std::sync::{
 use std::time::Duration;
 
 use customs_domain::CodeTables;
+use customs_domain::lifecycle::partition::PartitionState;
 use customs_domain::stats::StatsView;
 
 use crate::config::StatisticsConfig;
 
-/// How far the view has read the changelog.
+/// How far the view has read the statistics topic.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     /// Next changelog offset the reader will read, per partition.
@@ -54,6 +58,7 @@ impl Progress {
 pub struct Shared {
     view: RwLock<StatsView>,
     progress: Mutex<Progress>,
+    owned: Mutex<BTreeMap<i32, PartitionState>>,
     advanced: Condvar,
     /// Code tables for derived dimensions.
     pub tables: CodeTables,
@@ -71,6 +76,7 @@ impl Shared {
         Shared {
             view: RwLock::new(StatsView::default()),
             progress: Mutex::new(Progress::default()),
+            owned: Mutex::new(BTreeMap::new()),
             advanced: Condvar::new(),
             tables,
             statistics,
@@ -87,6 +93,11 @@ impl Shared {
     /// Changes the view; call [`Shared::changed`] after releasing it.
     pub fn write(&self) -> RwLockWriteGuard<'_, StatsView> {
         self.view.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lifecycle state of the partitions this instance owns.
+    pub fn owned(&self) -> MutexGuard<'_, BTreeMap<i32, PartitionState>> {
+        self.owned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Progress so far.

@@ -40,7 +40,7 @@ pub struct DemoArgs {
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     customs_telemetry::init(&customs_telemetry::TelemetryConfig {
-        log_filter: "warn".to_owned(),
+        log_filter: std::env::var("CUSTOMS_DEMO_LOG").unwrap_or_else(|_| "warn".to_owned()),
         metrics_addr: Some(args.metrics_addr),
         ..Default::default()
     })?;
@@ -53,6 +53,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &topics.dead_letter,
         // The mock cluster ignores compaction; the demo's state is small.
         &topics.changelog,
+        &topics.stats,
         &topics.late,
     ] {
         cluster

@@ -55,7 +55,7 @@ fn panes(tables: &CodeTables, end: i64) -> Panes {
                     },
                     format_minute(at),
                 );
-                panes.apply(&contribution, 1).expect("a time");
+                panes.apply(0, &contribution, 1).expect("a time");
                 counted += 1;
             }
         }

@@ -92,9 +92,13 @@ pub struct TopicsConfig {
     pub classified: String,
     /// Rejected inputs: original bytes plus `customs.reject.*` headers.
     pub dead_letter: String,
-    /// The aggregate's state (compacted, one partition per classified
-    /// partition): lifecycle entries, summary results, watermarks.
+    /// The aggregate owners' lifecycle state (compacted, one partition per
+    /// classified partition): entries, sealed markers, summary results.
     pub changelog: String,
+    /// The aggregate's statistics (compacted, one partition per classified
+    /// partition): the absolute value of every cell and shape per pane, and
+    /// the partition's watermark; what every serving instance reads.
+    pub stats: String,
     /// Events beyond the allowed lateness: original bytes plus
     /// `customs.reject.*` headers.
     pub late: String,
@@ -107,7 +111,8 @@ impl Default for TopicsConfig {
             declarations: "customs.declarations.v1".to_owned(),
             classified: "customs.classified.v1".to_owned(),
             dead_letter: "customs.dead-letter.v1".to_owned(),
-            changelog: "customs.aggregate-changelog.v2".to_owned(),
+            changelog: "customs.aggregate-changelog.v3".to_owned(),
+            stats: "customs.aggregate-stats.v1".to_owned(),
             late: "customs.late.v1".to_owned(),
         }
     }

@@ -46,7 +46,9 @@ use crate::config::KafkaConfig;
 use crate::dead_letter;
 use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, LeavingConsumer, StageContext};
 use crate::stage_metrics::{BatchTally, StageMetrics};
-use crate::stage_txn::{await_deliveries, commit_with_retries, is_fatal, next_offsets, send};
+use crate::stage_txn::{
+    await_deliveries, commit_with_retries, is_fatal, next_offsets, send, send_to,
+};
 
 /// Timeout of transaction coordinator calls.
 pub(crate) const TXN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -128,6 +130,12 @@ pub trait Transform: Send + 'static {
     /// for the output topic (one raw message may hold several events), or a
     /// single dead letter when the record is poison.
     fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>);
+
+    /// Called once after the batch's last `transform`, before the commit:
+    /// outputs that sum up the whole transaction (one record per changed
+    /// key). Only [`Output::Send`] is meaningful here; anything else is
+    /// ignored.
+    fn finish(&mut self, _outputs: &mut Vec<Output>) {}
 
     /// Called before a transaction begins, with the partitions of its
     /// batch; may block (e.g. until their state is restored).
@@ -443,14 +451,10 @@ impl Stage {
                         key,
                         payload,
                     } => {
-                        let mut out = BaseRecord::<[u8], [u8]>::to(&topic).key(&key[..]);
-                        if let Some(payload) = &payload {
-                            out = out.payload(&payload[..]);
+                        send_to(producer, &topic, partition, &key, payload.as_deref())?;
+                        if topic == self.topics.output {
+                            tally.published += 1;
                         }
-                        if let Some(partition) = partition {
-                            out = out.partition(partition);
-                        }
-                        send(producer, out)?;
                     }
                     Output::Divert {
                         topic,
@@ -467,6 +471,22 @@ impl Stage {
                         tally.rejected.push(reason);
                         tracing::debug!(service = self.service, %reason, "dead letter");
                     }
+                }
+            }
+        }
+        outputs.clear();
+        transform.finish(&mut outputs);
+        for output in outputs.drain(..) {
+            if let Output::Send {
+                topic,
+                partition,
+                key,
+                payload,
+            } = output
+            {
+                send_to(producer, &topic, partition, &key, payload.as_deref())?;
+                if topic == self.topics.output {
+                    tally.published += 1;
                 }
             }
         }

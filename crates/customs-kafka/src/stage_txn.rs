@@ -86,3 +86,21 @@ pub(crate) fn is_fatal(err: &KafkaError) -> bool {
         _ => false,
     }
 }
+
+/// Sends one record of an [`Output::Send`].
+pub(crate) fn send_to(
+    producer: &ThreadedProducer<Logging>,
+    topic: &str,
+    partition: Option<i32>,
+    key: &[u8],
+    payload: Option<&[u8]>,
+) -> Result<(), KafkaError> {
+    let mut out = BaseRecord::<[u8], [u8]>::to(topic).key(key);
+    if let Some(payload) = payload {
+        out = out.payload(payload);
+    }
+    if let Some(partition) = partition {
+        out = out.partition(partition);
+    }
+    send(producer, out)
+}

@@ -4,7 +4,8 @@
 //! four-digit supervision mode into the trade categories of DOMAIN.md §3 and
 //! valued in CNY and USD at the monthly rate, and published as a
 //! `customs.v1.ClassifiedEvent` keyed by declaration id; receipts and summary
-//! results pass through unchanged for the aggregate's lifecycle. A record that
+//! results pass through unchanged for the aggregate's lifecycle (a summary result
+//! to every classified partition: see [`transform`]). A record that
 //! does not decode, whose supervision mode is not in the code table, or that
 //! has no exchange rate for its month goes to the dead-letter topic with its
 //! reason; a direction the mode does not allow is published with a flag and
@@ -21,7 +22,7 @@ pub use config::Config;
 use customs_domain::CodeTables;
 use customs_kafka::stage::{Stage, StageError, StageTopics};
 use tokio_util::sync::CancellationToken;
-pub use transform::NormalizeTransform;
+pub use transform::{NormalizeTransform, SummaryBroadcast};
 
 /// Service name, used in metric names and dead-letter headers.
 pub const SERVICE: &str = "normalize";
@@ -54,7 +55,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     }
     let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
         .map_err(Error::CodeTables)?;
+    let broadcast = {
+        let kafka = config.kafka.clone();
+        let topic = topics.classified.clone();
+        let shutdown = shutdown.clone();
+        tokio::task::spawn_blocking(move || summary_broadcast(&kafka, topic, &shutdown))
+            .await
+            .map_err(StageError::Join)?
+            .map_err(StageError::Setup)?
+    };
+    tracing::info!(topic = %broadcast.topic, partitions = broadcast.partitions, "summary results go to every classified partition");
     Ok(stage
-        .run_blocking(NormalizeTransform::new(tables), shutdown)
+        .run_blocking(NormalizeTransform::new(tables, broadcast), shutdown)
         .await?)
+}
+
+/// The classified topic's partitions, which every summary result is sent to.
+fn summary_broadcast(
+    kafka: &customs_kafka::KafkaConfig,
+    topic: String,
+    shutdown: &CancellationToken,
+) -> Result<SummaryBroadcast, customs_kafka::KafkaError> {
+    let consumer: rdkafka::consumer::BaseConsumer<customs_kafka::client_log::Logging> = kafka
+        .client_config()
+        .create_with_context(customs_kafka::client_log::Logging)?;
+    let partitions = customs_kafka::reader::wait_for_partitions(&consumer, &topic, shutdown)?;
+    Ok(SummaryBroadcast {
+        topic,
+        partitions: partitions.len() as i32,
+    })
 }

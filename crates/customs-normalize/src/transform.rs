@@ -3,6 +3,12 @@
 //! Pure per record, apart from the per-transaction [`NormalizeTally`] of
 //! its counters, which follows the transaction's fate through the stage's
 //! `committed` / `aborted` hooks.
+//!
+//! A summary result is sent to **every** partition of the classified topic
+//! (one copy each, in the same transaction): it supersedes inventories by
+//! their inventory numbers, and an inventory lives in the partition of its
+//! guid, which the summary does not name. Each partition's aggregate owner
+//! retracts its own inventories (see the aggregate's owner loop).
 
 use customs_domain::{
     ClassifiedDeclaration, CodeTables, Declaration, Event, RejectReason, Rejection, classify, value,
@@ -13,18 +19,29 @@ use prost::Message;
 
 use crate::tally::NormalizeTally;
 
+/// Where summary results go: every partition of the classified topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryBroadcast {
+    /// The classified topic.
+    pub topic: String,
+    /// Its number of partitions.
+    pub partitions: i32,
+}
+
 /// Decodes, classifies, values and re-encodes one event.
 pub struct NormalizeTransform {
     tables: CodeTables,
     tally: NormalizeTally,
+    broadcast: SummaryBroadcast,
 }
 
 impl NormalizeTransform {
     /// A transform over the given code tables.
-    pub fn new(tables: CodeTables) -> Self {
+    pub fn new(tables: CodeTables, broadcast: SummaryBroadcast) -> Self {
         NormalizeTransform {
             tables,
             tally: NormalizeTally::new(),
+            broadcast,
         }
     }
 
@@ -80,7 +97,20 @@ impl Transform for NormalizeTransform {
             },
             Event::Receipt(receipt) => v1::classified_event::Kind::Receipt((&receipt).into()),
             Event::SummaryResult(summary) => {
-                v1::classified_event::Kind::SummaryResult((&summary).into())
+                let message = v1::ClassifiedEvent {
+                    kind: Some(v1::classified_event::Kind::SummaryResult((&summary).into())),
+                    source,
+                };
+                let payload = message.encode_to_vec();
+                for partition in 0..self.broadcast.partitions.max(1) {
+                    outputs.push(Output::Send {
+                        topic: self.broadcast.topic.clone(),
+                        partition: Some(partition),
+                        key: key.clone(),
+                        payload: Some(payload.clone()),
+                    });
+                }
+                return;
             }
         };
         let message = v1::ClassifiedEvent {
@@ -120,8 +150,28 @@ mod tests {
             ingested_at_ms: 0,
         };
         let mut outputs = Vec::new();
-        NormalizeTransform::new(CodeTables::embedded()).transform(&record, &mut outputs);
+        let broadcast = SummaryBroadcast {
+            topic: "classified".to_owned(),
+            partitions: 3,
+        };
+        NormalizeTransform::new(CodeTables::embedded(), broadcast).transform(&record, &mut outputs);
         outputs
+    }
+
+    #[test]
+    fn a_summary_result_goes_to_every_classified_partition() {
+        let xml = include_str!("../../customs-domain/fixtures/ceb792_summary_result.xml");
+        let outputs = run(&events(xml)[0]);
+        let partitions: Vec<Option<i32>> = outputs
+            .iter()
+            .map(|output| match output {
+                Output::Send {
+                    topic, partition, ..
+                } if topic == "classified" => *partition,
+                other => panic!("expected a copy to a classified partition, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(partitions, [Some(0), Some(1), Some(2)]);
     }
 
     fn events(xml: &str) -> Vec<Vec<u8>> {

@@ -23,6 +23,10 @@ pub enum ApiError {
     /// The declaration, inventory number or guid is unknown.
     #[error("{0}")]
     NotFound(String),
+    /// What was asked is held by another instance, or is moving between
+    /// instances; the message says which, and that a retry may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// The request's deadline passed before the answer was ready.
     #[error("deadline exceeded before the answer was ready")]
     DeadlineExceeded,
@@ -69,7 +73,7 @@ impl ApiError {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::DeadlineExceeded => Code::DeadlineExceeded,
-            ApiError::ShuttingDown => Code::Unavailable,
+            ApiError::ShuttingDown | ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Unauthenticated => Code::Unauthenticated,
             ApiError::Internal(_) => Code::Internal,
         }

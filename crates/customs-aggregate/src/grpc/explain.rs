@@ -1,14 +1,19 @@
 //! `Explain`: one declaration's classification, explanation, lifecycle
 //! status and what it contributes to the statistics now.
 //!
-//! Looks the id up as a lifecycle key (inventory guid or declaration id) or
-//! an inventory number ([`customs_domain::stats::StatsView::find`]). The
+//! Answered from the lifecycle state of the partitions this instance owns:
+//! the id is looked up as a lifecycle key (inventory guid or declaration id)
+//! or an inventory number, in the committed state
+//! ([`PartitionState::find_committed`]). An id not held here while other
+//! instances own some partitions (or while partitions are still being
+//! taken over) is `UNAVAILABLE`, naming the partitions held here: its owner
+//! may be another instance, and a retry there (or later) may succeed. The
 //! lifecycle entry holds no personal data (buyer fields never leave
 //! ingest), and the answer adds none.
 
+use customs_domain::lifecycle::partition::{PartitionState, Stored};
 use customs_domain::lifecycle::{Contribution, Entry};
 use customs_domain::stats::Measures;
-use customs_domain::stats::view::StatsView;
 use customs_proto::v1;
 
 use super::errors::ApiError;
@@ -36,16 +41,39 @@ pub fn id(request: &v1::ExplainRequest) -> Result<String, ApiError> {
 
 /// Explains the declaration `id` from the current state.
 pub fn answer(state: &Shared, id: &str) -> Result<v1::ExplainResponse, ApiError> {
-    let view = state.read();
-    let version = state.progress().version;
-    let watermark = view.watermarks().global();
-    let (key, entry) = view.find(id).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no declaration, inventory number or guid {id:?} is known here"
-        ))
-    })?;
-    let superseded_by = superseded_by(&view, entry);
-    let effective = view.effective(entry);
+    let (version, num_partitions) = {
+        let progress = state.progress();
+        (progress.version, progress.restore_targets.len())
+    };
+    let watermark = state.read().watermarks().global();
+    let owned = state.owned();
+    let found = owned
+        .iter()
+        .find_map(|(partition, held)| Some((*partition, held, held.find_committed(id)?)));
+    let Some((_, held, (key, stored))) = found else {
+        let partitions: Vec<i32> = owned.keys().copied().collect();
+        if num_partitions > 0 && partitions.len() == num_partitions {
+            return Err(ApiError::NotFound(format!(
+                "no declaration, inventory number or guid {id:?} is known here"
+            )));
+        }
+        return Err(ApiError::Unavailable(format!(
+            "{id:?} is not held by this instance, which owns classified partitions \
+             {partitions:?}: its owner may be another instance; retry there, or later \
+             if partitions are moving"
+        )));
+    };
+    let entry = match stored {
+        Stored::Live(entry) => entry,
+        Stored::Sealed(_) => {
+            return Err(ApiError::NotFound(format!(
+                "{id:?} is sealed: its figures are final and only a marker is kept"
+            )));
+        }
+    };
+    let entry = &entry;
+    let superseded_by = superseded_by(held, entry);
+    let effective = held.effective(entry);
     let status = if entry.counted.is_some() && effective.is_none() {
         "superseded"
     } else {
@@ -53,7 +81,7 @@ pub fn answer(state: &Shared, id: &str) -> Result<v1::ExplainResponse, ApiError>
     };
     let pending = entry.pending.as_ref();
     let response = v1::ExplainResponse {
-        key: key.to_owned(),
+        key: key.clone(),
         declaration_id: pending
             .map(|p| p.contribution.id.clone())
             .unwrap_or_default(),
@@ -81,7 +109,7 @@ pub fn answer(state: &Shared, id: &str) -> Result<v1::ExplainResponse, ApiError>
         last_event_at: entry.last_event_at.clone(),
         freshness: None,
     };
-    drop(view);
+    drop(owned);
     Ok(v1::ExplainResponse {
         freshness: Some(freshness(state, watermark, version)),
         ..response
@@ -89,7 +117,7 @@ pub fn answer(state: &Shared, id: &str) -> Result<v1::ExplainResponse, ApiError>
 }
 
 /// The summary result that replaced the entry's inventory, if any.
-fn superseded_by(view: &StatsView, entry: &Entry) -> Option<String> {
+fn superseded_by(view: &PartitionState, entry: &Entry) -> Option<String> {
     let numbers = [
         entry.invt_no.as_ref(),
         entry.counted.as_ref().and_then(|c| c.invt_no.as_ref()),

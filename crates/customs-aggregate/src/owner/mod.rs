@@ -1,166 +1,140 @@
 //! The owner loop: for the classified partitions this instance owns (one
-//! consumer group), turn events into lifecycle changes and write them to the
-//! changelog.
+//! consumer group), run each declaration's lifecycle and publish what it
+//! changes.
 //!
-//! Guarantee: **exactly-once** from the classified topic to the changelog.
-//! It runs inside [`customs_kafka::stage`]: each batch is one transaction
-//! holding the changelog records, the late-event records and the consumed
-//! offsets. Only after the commit does the owner apply its changes to the
-//! local view (so a query never sees uncommitted state); other instances see
-//! them when their changelog reader reads them. An aborted batch's changes
-//! are discarded and its records are read again.
+//! Guarantee: **exactly-once** from the classified topic to the changelog
+//! and the statistics topic. It runs inside [`customs_kafka::stage`]: each
+//! batch is one transaction holding the changelog records (the partition's
+//! lifecycle state), the statistics records (the absolute value of every
+//! statistic the batch changed, once per key), the late-event records and
+//! the consumed offsets. Only after the commit are the statistics applied to
+//! the local view (so a query never sees uncommitted figures); other
+//! instances see them when their statistics reader reads them. An aborted
+//! batch's changes are rolled back ([`PartitionState::rollback`]) and its
+//! records are read again.
 //!
-//! On assignment, before a partition's first batch, the owner waits until
-//! the view has read that changelog partition to its end: the previous
-//! owner's last transaction is resolved by then (its offsets were fenced or
-//! committed together with its changelog records), so the entries the owner
-//! starts from are exactly the committed state.
+//! State: only the partitions this instance owns, one
+//! [`PartitionState`] each, restored from that changelog partition when the
+//! partition is assigned ([`restore`]), dropped when it is revoked. The
+//! statistics of a partition are not held here but in the view, which every
+//! instance builds from the statistics topic: the owner reads its
+//! partition's current values there.
 //!
-//! Event time and lateness: an event older than the watermark minus the
-//! allowed lateness, or one that would restate a figure dated before that
-//! horizon, is diverted to the late topic with the reason
-//! `beyond_allowed_lateness` and changes nothing.
+//! Event time and lateness are the domain's [`Policy`]: an event older than
+//! the watermark minus the allowed lateness, or one that would restate a
+//! figure dated before that horizon, is diverted to the late topic with the
+//! reason `beyond_allowed_lateness` and changes nothing — summary results
+//! included.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod restore;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use customs_domain::lifecycle::{Entry, lifecycle_key};
-use customs_domain::stats::Minute;
+use customs_domain::lifecycle::partition::{Outcome, PartitionState};
+use customs_domain::lifecycle::policy::Policy;
+use customs_domain::lifecycle::{Contribution, lifecycle_key};
 use customs_domain::stats::cell::Tally;
-use customs_domain::stats::time::{day_start, parse_minute};
+use customs_domain::stats::time::parse_minute;
+use customs_domain::stats::{Measures, Minute, PaneLayout, StatKey, Tier};
 use customs_domain::{ClassifiedDeclaration, Receipt, RejectReason};
-use customs_kafka::client_log::Logging;
 use customs_kafka::stage::now_ms;
 use customs_kafka::{KafkaConfig, Output, Record, Transform};
 use customs_proto::v1;
 use prost::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio_util::sync::CancellationToken;
 
-use crate::changelog::Change;
 use crate::state::Shared;
+use crate::{changelog, stats_record};
 
-/// Entries sealed per partition and housekeeping round, so one
+/// Lifecycle changes per partition and housekeeping round, so one
 /// transaction stays small.
-const MAX_SEALED_PER_SCAN: usize = 5_000;
+const MAX_HOUSEKEEPING_CHANGES: usize = 5_000;
 
-/// Housekeeping outputs waiting for their partition's next record.
-struct Housework {
-    expire: Vec<String>,
-    seal: Vec<String>,
-    sealed: Vec<(Minute, Tally)>,
+/// Where the owner writes.
+#[derive(Debug, Clone)]
+pub struct OwnerTopics {
+    /// The lifecycle state (compacted).
+    pub changelog: String,
+    /// The statistics (compacted).
+    pub stats: String,
+    /// Events beyond the allowed lateness.
+    pub late: String,
 }
 
 /// The aggregate's transform.
 pub struct Owner {
     shared: Arc<Shared>,
-    changelog: String,
-    late: String,
-    metadata: BaseConsumer<Logging>,
+    topics: OwnerTopics,
+    kafka: KafkaConfig,
     shutdown: CancellationToken,
-    ready: HashSet<i32>,
-    /// Changes of the open transaction, by identity.
-    entries: HashMap<String, (i32, Option<Entry>)>,
-    summaries: HashMap<String, Vec<String>>,
+    policy: Policy,
+    layout: PaneLayout,
+    /// Statistics changed by the open transaction: (partition, key) → delta.
+    deltas: HashMap<(i32, StatKey), Measures>,
     /// Raw-record timestamp and ingest time of each record in the transaction.
     times: Vec<(Option<i64>, i64)>,
+    /// What the committed transaction applies to the view.
+    to_apply: Vec<(i32, StatKey, Option<Measures>)>,
     num_late: u64,
     num_expired: u64,
+    num_sealed: u64,
+    num_forgotten: u64,
     /// Partition watermarks: the view's when the transaction began, moved
-    /// on by the transaction's own events (applied to the view on commit).
+    /// on by the transaction's own events.
     batch_marks: BTreeMap<i32, Minute>,
+    /// Partitions whose watermark this transaction moved.
+    marks_moved: Vec<i32>,
     /// The view's global watermark when the transaction began.
     batch_global: Option<Minute>,
-    /// Housekeeping by partition, emitted with that partition's next record.
-    housework: HashMap<i32, Housework>,
-    /// Sealed records of the open transaction.
-    sealed: Vec<(i32, Minute, Tally)>,
-    num_sealed: u64,
+    /// Partitions due for housekeeping at their next record.
+    housekeeping_due: Vec<i32>,
     last_housekeeping: Instant,
 }
 
 impl Owner {
-    /// An owner writing to the `changelog` and `late` topics.
+    /// An owner writing to `topics`.
     pub fn new(
         shared: Arc<Shared>,
         kafka: &KafkaConfig,
-        changelog: String,
-        late: String,
+        topics: OwnerTopics,
         shutdown: CancellationToken,
-    ) -> Result<Self, rdkafka::error::KafkaError> {
-        Ok(Owner {
+    ) -> Self {
+        let minutes = |duration: Duration| (duration.as_secs() / 60) as Minute;
+        let policy = Policy {
+            allowed_lateness: minutes(shared.statistics.allowed_lateness),
+            waiting_ttl: minutes(shared.statistics.waiting_ttl),
+        };
+        let layout = *shared.read().panes().layout();
+        Owner {
+            layout,
             shared,
-            changelog,
-            late,
-            metadata: kafka.client_config().create_with_context(Logging)?,
+            topics,
+            kafka: kafka.clone(),
             shutdown,
-            ready: HashSet::new(),
-            entries: HashMap::new(),
-            summaries: HashMap::new(),
+            policy,
+            deltas: HashMap::new(),
             times: Vec::new(),
+            to_apply: Vec::new(),
             num_late: 0,
             num_expired: 0,
-            batch_marks: BTreeMap::new(),
-            batch_global: None,
-            housework: HashMap::new(),
-            sealed: Vec::new(),
             num_sealed: 0,
+            num_forgotten: 0,
+            batch_marks: BTreeMap::new(),
+            marks_moved: Vec::new(),
+            batch_global: None,
+            housekeeping_due: Vec::new(),
             last_housekeeping: Instant::now(),
-        })
-    }
-
-    /// Blocks until the view has read changelog `partition` to its end.
-    fn restore(&mut self, partition: i32) {
-        let started = Instant::now();
-        let end = loop {
-            match self.metadata.fetch_watermarks(
-                &self.changelog,
-                partition,
-                Duration::from_secs(10),
-            ) {
-                Ok((_, high)) => break high,
-                Err(err) if !self.shutdown.is_cancelled() => {
-                    tracing::warn!(partition, error = %err, "cannot read changelog end offset, retrying");
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                Err(_) => return,
-            }
-        };
-        while !self
-            .shared
-            .wait_for(partition, end, Duration::from_millis(200))
-        {
-            if self.shutdown.is_cancelled() {
-                return;
-            }
-        }
-        self.ready.insert(partition);
-        tracing::info!(
-            partition,
-            end,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "partition state restored"
-        );
-    }
-
-    /// The entry of `key` as this transaction sees it.
-    fn current(&self, key: &str) -> Entry {
-        match self.entries.get(key) {
-            Some((_, entry)) => entry.clone().unwrap_or_default(),
-            None => self.shared.read().entry(key).cloned().unwrap_or_default(),
         }
     }
 
-    /// The horizon: events dated before it are final. The watermark here
-    /// is the view's, or — when that is behind, e.g. in the first
-    /// transaction — the minimum over every partition's progress including
-    /// this transaction's, so the decision never waits for a commit.
-    fn horizon(&self) -> Option<Minute> {
-        let lateness = (self.shared.statistics.allowed_lateness.as_secs() / 60) as Minute;
+    /// The watermark lateness is judged by: the view's global one, or —
+    /// when that is behind, e.g. in the first transaction — the minimum over
+    /// every partition's progress including this transaction's.
+    fn watermark(&self) -> Option<Minute> {
         let local = self.batch_marks.values().copied().min();
-        let watermark = self.batch_global.max(local)?;
-        Some(watermark - lateness)
+        self.batch_global.max(local)
     }
 
     /// Takes the view's watermarks for the coming records (they only change
@@ -171,7 +145,7 @@ impl Owner {
         self.batch_global = view.watermarks().global();
     }
 
-    fn step(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) -> Result<(), Output> {
+    fn step(&mut self, record: &Record<'_>) -> Result<(), Output> {
         let kind = v1::ClassifiedEvent::decode(record.payload)
             .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?
             .kind
@@ -181,187 +155,167 @@ impl Owner {
                     "classified event without kind".to_owned(),
                 )
             })?;
-        let (key, event_at, current, next) = match kind {
+        let horizon = self.policy.horizon(self.watermark());
+        let partition = record.partition;
+        let mut owned = self.shared.owned();
+        let state = owned
+            .entry(partition)
+            .or_insert_with(|| PartitionState::new(self.policy));
+        let (outcome, event_minute) = match kind {
             v1::classified_event::Kind::Declaration(wire) => {
                 let classified = ClassifiedDeclaration::try_from(wire)
                     .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?;
+                let at = classified.declaration.declared_at.as_deref().unwrap_or("");
+                let minute = event_minute(at)?;
                 let key = lifecycle_key(&classified.declaration).to_owned();
-                let at = classified
-                    .declaration
-                    .declared_at
-                    .clone()
-                    .unwrap_or_default();
-                let current = self.current(&key);
-                let next = current.record_declaration(&classified);
-                (key, at, current, next)
+                let outcome = state.record_declaration(&key, &classified, minute, horizon);
+                (outcome, Some(minute))
             }
             v1::classified_event::Kind::Receipt(wire) => {
                 let receipt = Receipt::try_from(wire)
                     .map_err(|err| dead(RejectReason::UndecodableRecord, err.to_string()))?;
-                let current = self.current(&receipt.guid);
-                let next = current.record_receipt(&receipt);
+                let minute = event_minute(&receipt.returned_at)?;
                 (
-                    receipt.guid.clone(),
-                    receipt.returned_at.clone(),
-                    current,
-                    next,
+                    state.record_receipt(&receipt, minute, horizon),
+                    Some(minute),
                 )
             }
             v1::classified_event::Kind::SummaryResult(wire) => {
                 let summary: customs_domain::SummaryResult = wire.into();
-                let id = summary.id().to_owned();
-                let known = self.summaries.contains_key(&id) || self.shared.read().has_summary(&id);
-                if !known {
-                    outputs.push(self.send(
-                        record.partition,
-                        &Change::Summary(id.clone(), summary.invt_nos.clone()),
-                    ));
-                    self.summaries.insert(id, summary.invt_nos);
-                }
-                return Ok(());
+                // `opDate`; without one, the watermark when it came (never
+                // the wall clock: it must not move event time on).
+                let (minute, dated) = match summary.operated_at.as_deref() {
+                    Some(at) => (event_minute(at)?, true),
+                    None => (
+                        self.watermark()
+                            .or(record.timestamp_ms.map(|ms| ms.div_euclid(60_000)))
+                            .unwrap_or_default(),
+                        false,
+                    ),
+                };
+                let outcome =
+                    state.record_summary(summary.id(), &summary.invt_nos, minute, horizon);
+                (outcome, dated.then_some(minute))
             }
         };
-        let event_minute = parse_minute(&event_at).ok_or_else(|| {
-            dead(
-                RejectReason::MalformedDate,
-                format!("event time {event_at:?} is not a time"),
-            )
-        })?;
-        if next == current {
-            // Nothing changed: a re-sent event.
-            return Ok(());
-        }
-        if let Some(horizon) = self.horizon() {
-            let counted_minute = |entry: &Entry| {
-                entry
-                    .counted
-                    .as_ref()
-                    .and_then(|c| parse_minute(&c.counted_at))
-            };
-            let too_old = event_minute < horizon
-                || counted_minute(&current).is_some_and(|m| m < horizon)
-                || counted_minute(&next).is_some_and(|m| m < horizon);
-            if too_old {
+        drop(owned);
+        match outcome {
+            Outcome::Unchanged => Ok(()),
+            Outcome::Late(detail) => {
                 self.num_late += 1;
-                return Err(Output::Divert {
-                    topic: self.late.clone(),
+                Err(Output::Divert {
+                    topic: self.topics.late.clone(),
                     reason: RejectReason::BeyondAllowedLateness,
-                    detail: format!(
-                        "event at {event_at} restates figures before the horizon {}",
-                        customs_domain::stats::time::format_minute(horizon)
-                    ),
-                });
+                    detail: format!("{detail} (partition {partition})"),
+                })
+            }
+            Outcome::Changed { retract, add } => {
+                for contribution in &retract {
+                    self.add_delta(partition, contribution, -1)?;
+                }
+                for contribution in &add {
+                    self.add_delta(partition, contribution, 1)?;
+                }
+                if let Some(minute) = event_minute {
+                    self.advance_mark(partition, minute);
+                }
+                Ok(())
             }
         }
-        let mut next = next;
-        next.version = current.version + 1;
-        if let Some(counted) = &next.counted
-            && parse_minute(&counted.counted_at).is_none()
-        {
-            return Err(dead(
+    }
+
+    fn add_delta(
+        &mut self,
+        partition: i32,
+        contribution: &Contribution,
+        sign: i64,
+    ) -> Result<(), Output> {
+        let minute = parse_minute(&contribution.counted_at).ok_or_else(|| {
+            dead(
                 RejectReason::MalformedDate,
-                format!("release time {:?} is not a time", counted.counted_at),
-            ));
-        }
-        outputs.push(self.send_entry(record.partition, &key, Some(&next)));
-        self.entries.insert(key, (record.partition, Some(next)));
-        let mark = self.batch_marks.get(&record.partition).copied();
-        if mark.is_none_or(|mark| event_minute > mark) {
-            self.batch_marks.insert(record.partition, event_minute);
-            outputs.push(self.send(
-                record.partition,
-                &Change::Watermark(record.partition, event_minute),
-            ));
+                format!("release time {:?} is not a time", contribution.counted_at),
+            )
+        })?;
+        let tally = Tally::of(contribution);
+        let watermark = self.watermark();
+        for (key, delta) in self.layout.deltas(&tally, minute, sign, watermark) {
+            self.deltas
+                .entry((partition, key))
+                .or_default()
+                .add(&delta, 1);
         }
         Ok(())
     }
 
-    fn send_entry(&self, partition: i32, key: &str, entry: Option<&Entry>) -> Output {
-        self.to_changelog(partition, crate::changelog::encode_entry(key, entry))
+    fn advance_mark(&mut self, partition: i32, minute: Minute) {
+        let mark = self.batch_marks.get(&partition).copied();
+        if mark.is_none_or(|mark| minute > mark) {
+            self.batch_marks.insert(partition, minute);
+            if !self.marks_moved.contains(&partition) {
+                self.marks_moved.push(partition);
+            }
+        }
     }
 
-    fn send(&self, partition: i32, change: &Change) -> Output {
-        self.to_changelog(partition, change.encode())
+    /// Housekeeping of one owned partition: seal final entries, expire
+    /// waiting receipts, forget old markers and summaries, and tombstone the
+    /// statistics keys whose panes are past their tier's span.
+    fn housekeeping(&mut self, partition: i32, outputs: &mut Vec<Output>) {
+        let Some(watermark) = self.watermark() else {
+            return;
+        };
+        if let Some(state) = self.shared.owned().get_mut(&partition) {
+            let swept = state.housekeeping(watermark, MAX_HOUSEKEEPING_CHANGES);
+            tracing::debug!(
+                partition,
+                watermark = %customs_domain::stats::time::format_minute(watermark),
+                entries = state.num_entries(),
+                sealed = swept.sealed,
+                expired = swept.expired,
+                forgotten = swept.forgotten,
+                "housekeeping"
+            );
+            self.num_sealed += swept.sealed;
+            self.num_expired += swept.expired;
+            self.num_forgotten += swept.forgotten;
+        }
+        let view = self.shared.read();
+        for tier in Tier::ALL {
+            let from = self.layout.prune_floor(tier, Some(watermark));
+            let to = self.layout.floor(tier, Some(watermark)) - tier.slack();
+            for key in view.panes().keys_of(partition, tier, from, to) {
+                if self.to_apply.len() >= MAX_HOUSEKEEPING_CHANGES {
+                    break;
+                }
+                outputs.push(self.send(
+                    &self.topics.stats,
+                    partition,
+                    stats_record::encode_key(&key),
+                    None,
+                ));
+                self.to_apply.push((partition, key, None));
+            }
+        }
     }
 
-    fn to_changelog(&self, partition: i32, (key, payload): (Vec<u8>, Option<Vec<u8>>)) -> Output {
+    fn send(&self, topic: &str, partition: i32, key: Vec<u8>, payload: Option<Vec<u8>>) -> Output {
         Output::Send {
-            topic: self.changelog.clone(),
+            topic: topic.to_owned(),
             partition: Some(partition),
             key,
             payload,
         }
     }
 
-    /// Housekeeping of owned partitions, at most every
-    /// `housekeeping_interval`: waiting entries older than the TTL expire;
-    /// final entries (every event before the lateness horizon) are sealed —
-    /// their contributions move into per-day sealed records and the entries
-    /// are removed, which is what bounds the state. Unreleased declarations
-    /// are dropped once their last event is a further allowed lateness
-    /// older. The outputs go out with the partition's next record.
-    fn housekeeping(&mut self) {
-        if self.last_housekeeping.elapsed() < self.shared.statistics.housekeeping_interval {
-            return;
-        }
-        self.last_housekeeping = Instant::now();
-        let ttl = (self.shared.statistics.waiting_ttl.as_secs() / 60) as Minute;
-        let lateness = (self.shared.statistics.allowed_lateness.as_secs() / 60) as Minute;
-        let Some(horizon) = self.horizon() else {
-            return;
-        };
-        let watermark = horizon + lateness;
-        let view = self.shared.read();
-        for partition in &self.ready {
-            let minute = |at: &str| parse_minute(at).unwrap_or(Minute::MIN);
-            let expire = view.keys_where(*partition, |entry| {
-                entry.is_waiting() && minute(&entry.first_event_at) < watermark - ttl
-            });
-            let mut seal = view.keys_where(*partition, |entry| {
-                let last = minute(&entry.last_event_at);
-                let settled = entry.counted.is_some()
-                    || entry.withdrawn
-                    || entry
-                        .pending
-                        .as_ref()
-                        .is_some_and(|p| !p.in_trade_statistics);
-                !entry.is_waiting() && last < horizon && (settled || last < horizon - lateness)
-            });
-            seal.truncate(MAX_SEALED_PER_SCAN);
-            let mut days: BTreeMap<Minute, Tally> = BTreeMap::new();
-            for key in &seal {
-                let Some(counted) = view.entry(key).and_then(|entry| view.effective(entry)) else {
-                    continue;
-                };
-                let Some(at) = parse_minute(&counted.counted_at) else {
-                    continue;
-                };
-                let day = day_start(at);
-                days.entry(day)
-                    .or_insert_with(|| view.sealed(*partition, day).cloned().unwrap_or_default())
-                    .merge(Tally::of(counted));
-            }
-            if !expire.is_empty() || !seal.is_empty() {
-                self.housework.insert(
-                    *partition,
-                    Housework {
-                        expire,
-                        seal,
-                        sealed: days.into_iter().collect(),
-                    },
-                );
-            }
-        }
-    }
-
     fn clear(&mut self) {
-        self.entries.clear();
-        self.summaries.clear();
+        self.deltas.clear();
         self.times.clear();
+        self.to_apply.clear();
+        self.marks_moved.clear();
         self.num_late = 0;
         self.num_expired = 0;
         self.num_sealed = 0;
-        self.sealed.clear();
+        self.num_forgotten = 0;
     }
 }
 
@@ -369,28 +323,67 @@ fn dead(reason: RejectReason, detail: String) -> Output {
     Output::DeadLetter { reason, detail }
 }
 
+fn event_minute(at: &str) -> Result<Minute, Output> {
+    parse_minute(at).ok_or_else(|| {
+        dead(
+            RejectReason::MalformedDate,
+            format!("event time {at:?} is not a time"),
+        )
+    })
+}
+
 impl Transform for Owner {
     fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) {
         self.times
             .push((record.timestamp_ms, record.ingested_at_ms));
-        if let Some(work) = self.housework.remove(&record.partition) {
-            for key in work.expire {
-                outputs.push(self.send(record.partition, &Change::Entry(key.clone(), None)));
-                self.entries.insert(key, (record.partition, None));
-                self.num_expired += 1;
-            }
-            for (day, tally) in work.sealed {
-                outputs.push(self.send(record.partition, &Change::Sealed(day, tally.clone())));
-                self.sealed.push((record.partition, day, tally));
-            }
-            for key in work.seal {
-                outputs.push(self.send(record.partition, &Change::Entry(key.clone(), None)));
-                self.entries.insert(key, (record.partition, None));
-                self.num_sealed += 1;
+        if let Some(at) = self
+            .housekeeping_due
+            .iter()
+            .position(|p| *p == record.partition)
+        {
+            self.housekeeping_due.swap_remove(at);
+            self.housekeeping(record.partition, outputs);
+        }
+        if let Err(diverted) = self.step(record) {
+            outputs.push(diverted);
+        }
+    }
+
+    fn finish(&mut self, outputs: &mut Vec<Output>) {
+        // The lifecycle changes, once per key.
+        {
+            let owned = self.shared.owned();
+            for (partition, state) in owned.iter() {
+                for (key, stored) in state.dirty() {
+                    let (key, payload) = changelog::encode_entry(key, stored);
+                    outputs.push(self.send(&self.topics.changelog, *partition, key, payload));
+                }
+                for (id, mark) in state.dirty_summaries() {
+                    let (key, payload) = changelog::encode_summary(id, mark);
+                    outputs.push(self.send(&self.topics.changelog, *partition, key, payload));
+                }
             }
         }
-        if let Err(diverted) = self.step(record, outputs) {
-            outputs.push(diverted);
+        // The statistics: each changed key's new absolute value, once.
+        let view = self.shared.read();
+        for ((partition, key), delta) in self.deltas.drain() {
+            let mut value = view.stat(partition, &key).cloned().unwrap_or_default();
+            value.add(&delta, 1);
+            let payload = stats_record::encode_value(Some(&value));
+            outputs.push(Output::Send {
+                topic: self.topics.stats.clone(),
+                partition: Some(partition),
+                key: stats_record::encode_key(&key),
+                payload,
+            });
+            self.to_apply.push((partition, key, Some(value)));
+        }
+        drop(view);
+        for partition in &self.marks_moved {
+            if let Some(minute) = self.batch_marks.get(partition) {
+                let (key, value) = stats_record::encode_watermark(*minute);
+                outputs.push(self.send(&self.topics.stats, *partition, key, Some(value)));
+            }
         }
     }
 
@@ -401,43 +394,40 @@ impl Transform for Owner {
             && !self.shutdown.is_cancelled()
         {}
         for (_, partition) in partitions {
-            if !self.ready.contains(partition) {
-                self.restore(*partition);
+            if !self.shared.owned().contains_key(partition) {
+                restore::partition(self, *partition);
             }
         }
         // After any restore: lateness is judged against the restored
         // watermarks, never against an empty view.
         self.snapshot_marks();
-        self.housekeeping();
+        if self.last_housekeeping.elapsed() >= self.shared.statistics.housekeeping_interval {
+            self.last_housekeeping = Instant::now();
+            self.housekeeping_due = self.shared.owned().keys().copied().collect();
+        }
     }
 
     fn committed(&mut self) {
         let now = now_ms();
         let idle_ms = self.shared.statistics.idle_timeout.as_millis() as i64;
+        let (entries, waiting) = {
+            let mut owned = self.shared.owned();
+            owned.values_mut().for_each(PartitionState::commit);
+            owned.values().fold((0, 0), |(entries, waiting), state| {
+                (entries + state.num_entries(), waiting + state.num_waiting())
+            })
+        };
         {
             let mut view = self.shared.write();
-            // Sealed records first: with the tombstones below, contributions
-            // move from entries to records in one step under the lock.
-            for (partition, day, tally) in self.sealed.drain(..) {
-                view.apply_sealed(partition, day, tally);
+            for (partition, key, value) in self.to_apply.drain(..) {
+                view.apply_stat(partition, &key, value.as_ref());
             }
-            for (key, (partition, entry)) in self.entries.drain() {
-                if let Err(err) = view.apply_entry(partition, &key, entry) {
-                    tracing::error!(error = %err, "committed entry not applied to the view");
+            for partition in &self.marks_moved {
+                if let Some(minute) = self.batch_marks.get(partition) {
+                    view.observe_watermark(*partition, *minute, now);
                 }
-            }
-            for (id, invt_nos) in self.summaries.drain() {
-                if let Err(err) = view.apply_summary(&id, &invt_nos) {
-                    tracing::error!(error = %err, "committed summary not applied to the view");
-                }
-            }
-            // Only partitions this transaction moved on advance.
-            for (partition, minute) in &self.batch_marks {
-                view.observe_watermark(*partition, *minute, now);
             }
             view.update_watermark(now, idle_ms);
-            metrics::gauge!("customs_aggregate_state_entries").set(view.num_entries() as f64);
-            metrics::gauge!("customs_aggregate_lifecycle_waiting").set(view.num_waiting() as f64);
             metrics::gauge!("customs_aggregate_panes").set(view.panes().num_panes() as f64);
             metrics::gauge!("customs_aggregate_pane_cells").set(view.panes().num_cells() as f64);
             if let Some(watermark) = view.watermarks().global() {
@@ -445,6 +435,8 @@ impl Transform for Owner {
                 metrics::gauge!("customs_aggregate_watermark_age_seconds").set(age);
             }
         }
+        metrics::gauge!("customs_aggregate_state_entries").set(entries as f64);
+        metrics::gauge!("customs_aggregate_lifecycle_waiting").set(waiting as f64);
         self.snapshot_marks();
         self.shared.progress().records_committed += self.times.len() as u64;
         self.shared.changed();
@@ -459,18 +451,24 @@ impl Transform for Owner {
         metrics::counter!("customs_aggregate_late_events_total").increment(self.num_late);
         metrics::counter!("customs_aggregate_lifecycle_expired_total").increment(self.num_expired);
         metrics::counter!("customs_aggregate_entries_sealed_total").increment(self.num_sealed);
+        metrics::counter!("customs_aggregate_state_forgotten_total").increment(self.num_forgotten);
         self.clear();
     }
 
     fn aborted(&mut self) {
+        self.shared
+            .owned()
+            .values_mut()
+            .for_each(PartitionState::rollback);
         self.clear();
-        self.housework.clear();
+        self.snapshot_marks();
     }
 
     fn revoked(&mut self, partitions: &[(String, i32)]) {
+        let mut owned = self.shared.owned();
         for (_, partition) in partitions {
-            self.ready.remove(partition);
-            self.housework.remove(partition);
+            owned.remove(partition);
+            self.housekeeping_due.retain(|p| p != partition);
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The owner's decisions for single records, without a broker: what goes to
-//! the changelog, what is a re-send, and what is beyond the allowed
-//! lateness. (The Kafka side is proven in `tests/tests/crash.rs`.)
+//! the changelog and the statistics topic, what is a re-send, what is
+//! beyond the allowed lateness, and that an abort leaves no trace. (The
+//! Kafka side is proven in `tests/tests/crash.rs`.)
 
 use customs_domain::sample::sample_declarations;
 use customs_domain::{AppType, ClassifiedDeclaration, CodeTables, classify, value};
+
+use customs_domain::lifecycle::partition::Stored;
 
 use super::*;
 use crate::config::StatisticsConfig;
@@ -17,11 +20,13 @@ fn owner() -> Owner {
     Owner::new(
         shared,
         &kafka,
-        "changelog".to_owned(),
-        "late".to_owned(),
+        OwnerTopics {
+            changelog: "changelog".to_owned(),
+            stats: "stats".to_owned(),
+            late: "late".to_owned(),
+        },
         CancellationToken::new(),
     )
-    .expect("a consumer can be created without a broker")
 }
 
 fn declaration(id: &str, declared_at: &str, app_type: AppType) -> Vec<u8> {
@@ -44,6 +49,7 @@ fn declaration(id: &str, declared_at: &str, app_type: AppType) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// One record, then the transaction's closing outputs.
 fn run(owner: &mut Owner, payload: &[u8]) -> Vec<Output> {
     let record = Record {
         topic: "classified",
@@ -56,6 +62,7 @@ fn run(owner: &mut Owner, payload: &[u8]) -> Vec<Output> {
     };
     let mut outputs = Vec::new();
     owner.transform(&record, &mut outputs);
+    owner.finish(&mut outputs);
     outputs
 }
 
@@ -63,7 +70,13 @@ fn keys(outputs: &[Output]) -> Vec<String> {
     outputs
         .iter()
         .map(|output| match output {
-            Output::Send { key, .. } => String::from_utf8_lossy(key).into_owned(),
+            Output::Send { topic, key, .. } if topic == "changelog" => {
+                String::from_utf8_lossy(key).into_owned()
+            }
+            Output::Send { key, .. } => match crate::stats_record::StatRecord::decode(key, None) {
+                Ok(_) => "stat".to_owned(),
+                Err(_) => String::from_utf8_lossy(key).into_owned(),
+            },
             Output::Divert { reason, .. } => format!("divert:{reason}"),
             Output::DeadLetter { reason, .. } => format!("dead:{reason}"),
             Output::Publish { .. } => "publish".to_owned(),
@@ -71,20 +84,57 @@ fn keys(outputs: &[Output]) -> Vec<String> {
         .collect()
 }
 
+fn summary(id: &str, invt_nos: &[&str], op_date: &str) -> Vec<u8> {
+    let summary = customs_domain::SummaryResult {
+        guid: format!("G-{id}"),
+        entry_id: Some(id.to_owned()),
+        summary_no: None,
+        decl_seq_no: None,
+        customs_office: "5301".to_owned(),
+        invt_nos: invt_nos.iter().map(|n| (*n).to_owned()).collect(),
+        operated_at: Some(op_date.to_owned()),
+    };
+    v1::ClassifiedEvent {
+        kind: Some(v1::classified_event::Kind::SummaryResult((&summary).into())),
+        source: None,
+    }
+    .encode_to_vec()
+}
+
+fn served_declarations(owner: &Owner) -> i64 {
+    let mut total = 0;
+    owner
+        .shared
+        .read()
+        .panes()
+        .fold(Minute::MIN / 2, Minute::MAX / 2, |_, m| {
+            total += m.declarations
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    total
+}
+
 #[test]
-fn a_declaration_is_written_to_the_changelog_and_a_resend_is_not() {
+fn a_declaration_writes_its_entry_and_statistics_once_and_a_resend_nothing() {
     let mut owner = owner();
     let payload = declaration("D1", "2026-11-20T10:00:00", AppType::New);
-    assert_eq!(keys(&run(&mut owner, &payload)), ["d/D1", "w/0"]);
+    let outputs = keys(&run(&mut owner, &payload));
+    assert_eq!(outputs.first().map(String::as_str), Some("d/D1"));
+    assert_eq!(outputs.last().map(String::as_str), Some("w"));
+    // One cell per tier at least (the sample may span several cells).
+    assert!(
+        outputs.iter().filter(|k| *k == "stat").count() >= 3,
+        "{outputs:?}"
+    );
     owner.committed();
+    assert_eq!(
+        served_declarations(&owner),
+        1,
+        "applied to the view at commit"
+    );
     assert!(
         run(&mut owner, &payload).is_empty(),
         "a re-sent declaration changes nothing"
-    );
-    let view = owner.shared.read();
-    assert!(
-        view.entry("D1")
-            .is_some_and(|entry| entry.counted.is_some())
     );
 }
 
@@ -96,6 +146,7 @@ fn events_beyond_the_allowed_lateness_go_to_the_late_topic() {
         &declaration("D1", "2026-11-20T10:00:00", AppType::New),
     );
     owner.committed();
+    owner.snapshot_marks();
     // 13 months before the watermark: far beyond 45 days.
     let too_old = run(
         &mut owner,
@@ -107,12 +158,16 @@ fn events_beyond_the_allowed_lateness_go_to_the_late_topic() {
         &mut owner,
         &declaration("D3", "2026-10-11T10:00:00", AppType::New),
     );
-    assert_eq!(keys(&late), ["d/D3"]);
+    assert_eq!(
+        late.first().map(|o| keys(std::slice::from_ref(o))),
+        Some(vec!["d/D3".to_owned()])
+    );
     owner.aborted();
     assert!(
-        owner.shared.read().entry("D3").is_none(),
+        owner.shared.owned()[&0].get("D3").is_none(),
         "an aborted transaction leaves no trace"
     );
+    assert_eq!(served_declarations(&owner), 1);
 }
 
 #[test]
@@ -138,17 +193,42 @@ fn restating_a_final_figure_is_late_even_when_the_event_is_new() {
 }
 
 #[test]
+fn a_summary_that_would_retract_a_final_figure_goes_to_the_late_topic() {
+    // The owner before the partition state machine returned from its
+    // summary arm before any lateness rule: this diverted nothing and the
+    // summary was recorded.
+    let mut owner = owner();
+    run(
+        &mut owner,
+        &declaration("OLD", "2026-08-01T10:00:00", AppType::New),
+    );
+    owner.committed();
+    run(
+        &mut owner,
+        &declaration("NEW", "2026-11-20T10:00:00", AppType::New),
+    );
+    owner.committed();
+    let too_old = run(&mut owner, &summary("S1", &[], "2026-08-02T00:00:00"));
+    assert_eq!(keys(&too_old), ["divert:beyond_allowed_lateness"]);
+    let fresh = run(&mut owner, &summary("S2", &["X1"], "2026-11-20T11:00:00"));
+    assert_eq!(keys(&fresh), ["s/S2", "w"]);
+}
+
+#[test]
 fn lateness_is_judged_against_the_restored_watermark() {
     let mut owner = owner();
-    // Another owner's committed state, as the changelog reader restores it.
+    // Another owner's committed state, as the statistics reader restores it.
     {
         let mut view = owner.shared.write();
         view.observe_watermark(0, parse_minute("2027-01-20T00:00:00").unwrap(), 0);
-        view.update_watermark(0, 30_000);
+        view.finish_restore(0, 30_000);
     }
     owner.shared.set_restore_targets(BTreeMap::from([(0, 0)]));
     owner.shared.set_positions([(0, 0)]);
-    owner.ready.insert(0);
+    owner
+        .shared
+        .owned()
+        .insert(0, PartitionState::new(owner.policy));
     owner.prepare(&[("classified".to_owned(), 0)]);
     // November is more than 45 days before 2027-01-20.
     let old = run(
@@ -156,4 +236,35 @@ fn lateness_is_judged_against_the_restored_watermark() {
         &declaration("D9", "2026-11-20T10:00:00", AppType::New),
     );
     assert_eq!(keys(&old), ["divert:beyond_allowed_lateness"]);
+}
+
+#[test]
+fn housekeeping_seals_final_entries_in_the_next_transaction() {
+    let mut owner = owner();
+    run(
+        &mut owner,
+        &declaration("OLD", "2026-08-01T10:00:00", AppType::New),
+    );
+    owner.committed();
+    run(
+        &mut owner,
+        &declaration("NEW", "2026-11-20T10:00:00", AppType::New),
+    );
+    owner.committed();
+    owner.shared.set_restore_targets(BTreeMap::from([(0, 0)]));
+    owner.shared.set_positions([(0, 0)]);
+    owner.shared.write().finish_restore(0, 30_000);
+    owner.last_housekeeping = Instant::now() - Duration::from_secs(3600);
+    owner.prepare(&[("classified".to_owned(), 0)]);
+    let outputs = run(
+        &mut owner,
+        &declaration("NEXT", "2026-11-20T11:00:00", AppType::New),
+    );
+    let sealed = outputs.iter().any(|output| {
+        matches!(output, Output::Send { topic, key, payload: Some(payload), .. }
+            if topic == "changelog" && key == b"d/OLD"
+            && matches!(crate::changelog::Change::decode(key, Some(payload)),
+                Ok(crate::changelog::Change::Entry(_, Some(Stored::Sealed(_))))))
+    });
+    assert!(sealed, "{:?}", keys(&outputs));
 }

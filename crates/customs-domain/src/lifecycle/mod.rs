@@ -19,10 +19,13 @@
 //! - a receipt that arrives before its inventory makes a waiting entry
 //!   ([`Entry::is_waiting`]); the aggregate expires those after a TTL.
 //!
-//! A summary result superseding inventories crosses identities, so it is
-//! applied where all identities meet: [`crate::stats::StatsView`].
+//! A summary result superseding inventories crosses identities: it is
+//! applied by [`partition::PartitionState`], which holds every identity of
+//! one partition (each partition receives every summary).
 
 mod contribution;
+pub mod partition;
+pub mod policy;
 
 use serde::{Deserialize, Serialize};
 

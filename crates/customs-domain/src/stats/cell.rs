@@ -114,6 +114,14 @@ impl Measures {
         }
     }
 
+    /// The value of a shape's key: `count` declarations have it.
+    pub fn shape(count: i64) -> Measures {
+        Measures {
+            declarations: count,
+            ..Measures::default()
+        }
+    }
+
     /// Adds `other` times `sign`, which is +1 or -1.
     pub fn add(&mut self, other: &Measures, sign: i64) {
         debug_assert!(sign == 1 || sign == -1, "sign {sign}");

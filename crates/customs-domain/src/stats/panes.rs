@@ -1,48 +1,30 @@
-//! Exact sums bucketed by event time, in tiers that coarsen with age.
+//! Exact sums bucketed by event time: the serving side of the statistics.
 //!
-//! Layout (defaults of [`PaneLayout`]): one-minute panes for the latest
-//! 2 hours before the watermark, one-hour panes back to 32 days, then one
-//! China-time day per pane, kept for the retention (800 days, enough for
-//! year-to-date and the same period a year earlier). [`Panes::advance`]
-//! folds panes into the coarser tier as the watermark moves; folding only
-//! adds, so sums are unchanged. The floors are aligned (hours, China days),
-//! so no pane straddles a day, and every window of [`super::window`] is a
-//! whole number of panes.
+//! Every [`StatKey`] holds one absolute value per partition (written by that
+//! partition's owner) and their sum. Setting a partition's value moves the
+//! sum by the difference, so applying the same record twice changes
+//! nothing, and records can be applied in any number of passes (the owner's
+//! own commit, then the changelog reader) with the same result.
 //!
-//! Memory bound: at most 120 + 32·24 + retention-in-days panes, each with at
-//! most one cell per distinct dimension combination counted in it (a cell is
-//! about 400 bytes) and one shape per distinct set of cells that a
-//! declaration with items in several cells spans (a reference-counted list
-//! of its cell keys). A retraction finds its pane by the same rule as its
-//! addition, so it subtracts exactly what was added, whichever tier the pane
-//! is in by then.
+//! Three tiers, each complete over its span ([`PaneLayout`]): minutes for
+//! the latest 2 hours, hours back to 32 days, days for the retention (800
+//! days). Nothing is folded between tiers: a query takes each part of its
+//! range from the coarsest tier that covers it ([`Panes::fold_panes`]), so
+//! a 30-day question reads about 30 day panes and a few hour panes, never
+//! one pane per minute. [`Panes::advance`] only drops panes past a tier's
+//! span (and a margin).
+//!
+//! Memory bound: per tier, one cell per distinct dimension combination
+//! counted in a pane, each with one value per partition that counted it,
+//! and one shape per distinct set of cells a declaration spans. Nothing
+//! grows with the number of declarations.
 
 use std::collections::BTreeMap;
 
 use super::cell::{CellKey, Measures, Shape, Tally};
+use super::stat_key::{Item, PaneLayout, StatKey, Tier};
 use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
 use crate::lifecycle::Contribution;
-
-/// How much of each tier to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PaneLayout {
-    /// Span kept in one-minute panes; a whole number of hours.
-    pub minute_span: Minute,
-    /// Span kept in one-hour panes; a whole number of days.
-    pub hour_span: Minute,
-    /// Span kept at all; older day panes are dropped.
-    pub retention: Minute,
-}
-
-impl Default for PaneLayout {
-    fn default() -> Self {
-        PaneLayout {
-            minute_span: 2 * HOUR,
-            hour_span: 32 * DAY,
-            retention: 800 * DAY,
-        }
-    }
-}
 
 /// A contribution whose `counted_at` is not a time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,76 +43,89 @@ pub struct Misaligned {
     pub pane_start: Minute,
 }
 
+/// One key's value per partition, and their sum.
+#[derive(Debug, Clone, Default)]
+struct Summed {
+    total: Measures,
+    parts: Vec<(i32, Measures)>,
+}
+
+impl Summed {
+    /// Sets `partition`'s value; returns whether anything changed.
+    fn set(&mut self, partition: i32, value: Option<&Measures>) -> bool {
+        let at = self.parts.iter().position(|(p, _)| *p == partition);
+        let value = value.filter(|value| !value.is_empty());
+        match (at, value) {
+            (None, None) => false,
+            (Some(at), None) => {
+                let (_, old) = self.parts.swap_remove(at);
+                self.total.add(&old, -1);
+                true
+            }
+            (Some(at), Some(value)) => {
+                let old = &mut self.parts[at].1;
+                if old == value {
+                    return false;
+                }
+                self.total.add(old, -1);
+                self.total.add(value, 1);
+                *old = value.clone();
+                true
+            }
+            (None, Some(value)) => {
+                self.total.add(value, 1);
+                self.parts.push((partition, value.clone()));
+                true
+            }
+        }
+    }
+
+    fn part(&self, partition: i32) -> Option<&Measures> {
+        self.parts
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map(|(_, value)| value)
+    }
+}
+
 /// One pane: its cells, and the shapes of its declarations that span
 /// several cells.
 #[derive(Debug, Clone, Default)]
 pub struct Pane {
-    cells: foldhash::HashMap<CellKey, Measures>,
-    shapes: foldhash::HashMap<Shape, i64>,
+    cells: foldhash::HashMap<CellKey, Summed>,
+    shapes: foldhash::HashMap<Shape, Summed>,
 }
 
 impl Pane {
     /// The cells and their sums.
     pub fn cells(&self) -> impl Iterator<Item = (&CellKey, &Measures)> {
-        self.cells.iter()
+        self.cells.iter().map(|(key, summed)| (key, &summed.total))
     }
 
     /// The shapes and how many declarations have each.
     pub fn shapes(&self) -> impl Iterator<Item = (&Shape, i64)> {
-        self.shapes.iter().map(|(shape, count)| (shape, *count))
+        self.shapes
+            .iter()
+            .map(|(shape, summed)| (shape, summed.total.declarations))
+            .filter(|(_, count)| *count != 0)
     }
 
-    /// Adds `tally` times `sign`; returns the change in the number of cells.
-    fn add(&mut self, tally: &Tally, sign: i64) -> isize {
-        // Keys are cloned only when they are new to the pane: most
-        // contributions land in cells and shapes it already holds.
-        let mut cells_delta: isize = 0;
-        for (key, measures) in &tally.cells {
-            match self.cells.get_mut(key) {
-                Some(cell) => {
-                    cell.add(measures, sign);
-                    if cell.is_empty() {
-                        self.cells.remove(key);
-                        cells_delta -= 1;
-                    }
-                }
-                None => {
-                    let mut cell = Measures::default();
-                    cell.add(measures, sign);
-                    if !cell.is_empty() {
-                        self.cells.insert(key.clone(), cell);
-                        cells_delta += 1;
-                    }
-                }
+    /// Sets `partition`'s value of `item`; returns the change in cells.
+    fn set(&mut self, partition: i32, item: &Item, value: Option<&Measures>) -> isize {
+        match item {
+            Item::Cell(key) => set_in(&mut self.cells, key, partition, value),
+            Item::Shape(shape) => {
+                set_in(&mut self.shapes, shape, partition, value);
+                0
             }
         }
-        for (shape, count) in &tally.shapes {
-            match self.shapes.get_mut(shape) {
-                Some(held) => {
-                    *held += sign * count;
-                    if *held == 0 {
-                        self.shapes.remove(shape);
-                    }
-                }
-                None if *count != 0 => {
-                    self.shapes.insert(shape.clone(), sign * count);
-                }
-                None => {}
-            }
-        }
-        cells_delta
     }
 
-    /// Adds another pane in.
-    fn absorb(&mut self, other: Pane) {
-        for (key, measures) in other.cells {
-            self.cells.entry(key).or_default().add(&measures, 1);
+    fn part(&self, partition: i32, item: &Item) -> Option<&Measures> {
+        match item {
+            Item::Cell(key) => self.cells.get(key)?.part(partition),
+            Item::Shape(shape) => self.shapes.get(shape)?.part(partition),
         }
-        self.cells.retain(|_, cell| !cell.is_empty());
-        for (shape, count) in other.shapes {
-            *self.shapes.entry(shape).or_default() += count;
-        }
-        self.shapes.retain(|_, count| *count != 0);
     }
 
     fn is_empty(&self) -> bool {
@@ -138,19 +133,40 @@ impl Pane {
     }
 }
 
+/// Sets one value in a pane's map, dropping the key when no partition holds
+/// it any more; returns the change in keys.
+fn set_in<K: Clone + Eq + std::hash::Hash>(
+    map: &mut foldhash::HashMap<K, Summed>,
+    key: &K,
+    partition: i32,
+    value: Option<&Measures>,
+) -> isize {
+    match map.get_mut(key) {
+        Some(summed) => {
+            summed.set(partition, value);
+            if summed.parts.is_empty() {
+                map.remove(key);
+                return -1;
+            }
+            0
+        }
+        None => {
+            let mut summed = Summed::default();
+            if summed.set(partition, value) {
+                map.insert(key.clone(), summed);
+                return 1;
+            }
+            0
+        }
+    }
+}
+
 /// The panes of the statistics.
 #[derive(Debug, Clone)]
 pub struct Panes {
     layout: PaneLayout,
-    minutes: BTreeMap<Minute, Pane>,
-    hours: BTreeMap<Minute, Pane>,
-    days: BTreeMap<Minute, Pane>,
-    /// Minutes at or after this are in minute panes.
-    minute_floor: Minute,
-    /// Minutes at or after this (and before `minute_floor`) are in hour panes.
-    hour_floor: Minute,
-    /// Minutes before this were dropped.
-    retention_floor: Minute,
+    tiers: [BTreeMap<Minute, Pane>; 3],
+    watermark: Option<Minute>,
     num_cells: usize,
 }
 
@@ -165,75 +181,101 @@ impl Panes {
     pub fn new(layout: PaneLayout) -> Self {
         Panes {
             layout,
-            minutes: BTreeMap::new(),
-            hours: BTreeMap::new(),
-            days: BTreeMap::new(),
-            minute_floor: Minute::MIN,
-            hour_floor: Minute::MIN,
-            retention_floor: Minute::MIN,
+            tiers: Default::default(),
+            watermark: None,
             num_cells: 0,
         }
     }
 
-    /// Adds (`sign` = 1) or retracts (`sign` = -1) a contribution at its
-    /// `counted_at`. Returns false when that time was already dropped by
-    /// the retention.
-    pub fn apply(&mut self, contribution: &Contribution, sign: i64) -> Result<bool, BadTime> {
-        let minute = parse_minute(&contribution.counted_at)
-            .ok_or_else(|| BadTime(contribution.counted_at.clone()))?;
-        Ok(self.apply_tally(minute, &Tally::of(contribution), sign))
+    /// The layout.
+    pub fn layout(&self) -> &PaneLayout {
+        &self.layout
     }
 
-    /// Adds (`sign` = 1) or retracts (`sign` = -1) a ready-made tally at
-    /// `minute` (a sealed record). Returns false when that time was already
-    /// dropped by the retention.
-    pub fn apply_tally(&mut self, minute: Minute, tally: &Tally, sign: i64) -> bool {
-        if minute < self.retention_floor {
+    /// Sets `partition`'s absolute value of `key` (`None` or an empty value
+    /// removes it). Returns whether anything changed; a key whose pane is
+    /// already dropped changes nothing.
+    pub fn set(&mut self, partition: i32, key: &StatKey, value: Option<&Measures>) -> bool {
+        if key.start < self.layout.prune_floor(key.tier, self.watermark) {
             return false;
         }
-        let (tier, start) = self.locate(minute);
-        let pane = tier.entry(start).or_default();
-        let cells_delta = pane.add(tally, sign);
+        let tier = &mut self.tiers[key.tier.index()];
+        let pane = tier.entry(key.start).or_default();
+        let before = pane.part(partition, &key.item).cloned();
+        let cells_delta = pane.set(partition, &key.item, value);
+        let after = pane.part(partition, &key.item);
+        let changed = before.as_ref() != after;
         if pane.is_empty() {
-            tier.remove(&start);
+            tier.remove(&key.start);
         }
         self.num_cells = self.num_cells.saturating_add_signed(cells_delta);
-        true
+        changed
     }
 
-    /// Moves panes to coarser tiers and drops expired ones, for a watermark
-    /// at `watermark`. Floors only move forward.
+    /// `partition`'s value of `key`.
+    pub fn get(&self, partition: i32, key: &StatKey) -> Option<&Measures> {
+        self.tiers[key.tier.index()]
+            .get(&key.start)?
+            .part(partition, &key.item)
+    }
+
+    /// Adds `sign` times a contribution to `partition`'s values in every
+    /// tier it is written to: what an owner does, in one step (tests and
+    /// benchmarks).
+    pub fn apply(
+        &mut self,
+        partition: i32,
+        contribution: &Contribution,
+        sign: i64,
+    ) -> Result<(), BadTime> {
+        let minute = parse_minute(&contribution.counted_at)
+            .ok_or_else(|| BadTime(contribution.counted_at.clone()))?;
+        let tally = Tally::of(contribution);
+        for (key, delta) in self.layout.deltas(&tally, minute, sign, self.watermark) {
+            let mut value = self.get(partition, &key).cloned().unwrap_or_default();
+            value.add(&delta, 1);
+            self.set(partition, &key, Some(&value));
+        }
+        Ok(())
+    }
+
+    /// Moves to a watermark at `watermark`: panes past each tier's span and
+    /// margin are dropped. Never moves back.
     pub fn advance(&mut self, watermark: Minute) {
-        let minute_floor = hour_start(watermark) - self.layout.minute_span;
-        let hour_floor = day_start(watermark) - self.layout.hour_span;
-        let retention_floor = day_start(watermark) - self.layout.retention;
-        if hour_floor > self.hour_floor {
-            self.hour_floor = hour_floor;
-            let older = split_before(&mut self.hours, hour_floor);
-            merge_into(&mut self.days, older, day_start);
+        if self.watermark.is_some_and(|held| held >= watermark) {
+            return;
         }
-        if minute_floor > self.minute_floor {
-            self.minute_floor = minute_floor;
-            let older = split_before(&mut self.minutes, minute_floor);
-            let (to_days, to_hours): (Vec<_>, Vec<_>) = older
-                .into_iter()
-                .partition(|(start, _)| *start < self.hour_floor);
-            merge_into(&mut self.days, to_days, day_start);
-            merge_into(&mut self.hours, to_hours, hour_start);
+        self.watermark = Some(watermark);
+        for tier in Tier::ALL {
+            let floor = self.layout.prune_floor(tier, self.watermark);
+            let panes = &mut self.tiers[tier.index()];
+            let kept = panes.split_off(&floor);
+            let dropped = std::mem::replace(panes, kept);
+            let cells: usize = dropped.values().map(|pane| pane.cells.len()).sum();
+            self.num_cells = self.num_cells.saturating_sub(cells);
         }
-        if retention_floor > self.retention_floor {
-            self.retention_floor = retention_floor;
-            split_before(&mut self.days, retention_floor);
-        }
-        self.num_cells = [&self.minutes, &self.hours, &self.days]
-            .iter()
-            .flat_map(|tier| tier.values())
-            .map(|pane| pane.cells.len())
-            .sum();
     }
 
-    /// Calls `visit` for every cell in `[from, to)`, which must consist of
-    /// whole panes.
+    /// The keys `partition` holds in `tier` in panes starting in
+    /// `[from, to)`: what an owner tombstones once they are past the span.
+    pub fn keys_of(&self, partition: i32, tier: Tier, from: Minute, to: Minute) -> Vec<StatKey> {
+        let mut keys = Vec::new();
+        for (&start, pane) in self.tiers[tier.index()].range(from..to.max(from)) {
+            for (cell, summed) in &pane.cells {
+                if summed.part(partition).is_some() {
+                    keys.push(StatKey::cell(tier, start, cell.clone()));
+                }
+            }
+            for (shape, summed) in &pane.shapes {
+                if summed.part(partition).is_some() {
+                    keys.push(StatKey::shape(tier, start, shape.clone()));
+                }
+            }
+        }
+        keys
+    }
+
+    /// Calls `visit` for every cell in `[from, to)`.
     pub fn fold(
         &self,
         from: Minute,
@@ -246,80 +288,130 @@ impl Panes {
         })
     }
 
-    /// Calls `visit` for every pane in `[from, to)`, which must consist of
-    /// whole panes.
+    /// Calls `visit` for panes that exactly cover `[from, to)`: whole days
+    /// from the day tier, whole hours from the hour tier where it is
+    /// complete, minutes from the minute tier. A range that needs a finer
+    /// pane than is held at some point is [`Misaligned`].
     pub fn fold_panes<'a>(
         &'a self,
         from: Minute,
         to: Minute,
         mut visit: impl FnMut(&'a Pane),
     ) -> Result<(), Misaligned> {
-        for (tier, span) in [(&self.minutes, 1), (&self.hours, HOUR), (&self.days, DAY)] {
-            for (&start, pane) in tier.range(from.saturating_sub(span - 1)..to) {
-                let end = start + span;
-                if end <= from {
-                    continue;
+        let hour_floor = self.layout.floor(Tier::Hour, self.watermark);
+        let minute_floor = self.layout.floor(Tier::Minute, self.watermark);
+        let [minutes, hours, days] = &self.tiers;
+        // Nothing is held outside [first, end): a range reaching beyond it
+        // (e.g. "all time") starts at the first held day and stops at the end.
+        let first = self
+            .tiers
+            .iter()
+            .filter_map(|tier| tier.keys().next())
+            .min();
+        let end = Tier::ALL
+            .iter()
+            .filter_map(|tier| {
+                let (start, _) = self.tiers[tier.index()].last_key_value()?;
+                Some(start + tier.span())
+            })
+            .max();
+        let (Some(first), Some(end)) = (first, end) else {
+            return Ok(());
+        };
+        let mut cursor = from.max(day_start(*first));
+        let to = to.min(end);
+        while cursor < to {
+            if day_start(cursor) == cursor && cursor.saturating_add(DAY) <= to {
+                // Whole days: visit the held ones, skip straight over the rest.
+                let end = cursor + (to - cursor) / DAY * DAY;
+                match days.range(cursor..end).next() {
+                    Some((&start, _)) if start > cursor => cursor = start,
+                    Some((_, pane)) => {
+                        visit(pane);
+                        cursor += DAY;
+                    }
+                    None => cursor = end,
                 }
-                if start < from || end > to {
-                    return Err(Misaligned {
-                        granularity: span,
-                        pane_start: start,
-                    });
-                }
-                visit(pane);
+                continue;
             }
+            if hour_start(cursor) == cursor && cursor + HOUR <= to && cursor >= hour_floor {
+                if let Some(pane) = hours.get(&cursor) {
+                    visit(pane);
+                }
+                cursor += HOUR;
+                continue;
+            }
+            if cursor >= minute_floor {
+                // Minutes up to the next boundary that a coarser pane could take.
+                let stop = (hour_start(cursor) + HOUR).min(to);
+                for (_, pane) in minutes.range(cursor..stop) {
+                    visit(pane);
+                }
+                cursor = stop;
+                continue;
+            }
+            let granularity = self.granularity_at(cursor);
+            return Err(Misaligned {
+                granularity,
+                pane_start: if granularity == DAY {
+                    day_start(cursor)
+                } else {
+                    hour_start(cursor)
+                },
+            });
         }
         Ok(())
     }
 
-    /// Pane size at `minute` under the current layout, in minutes.
+    /// The finest pane size held at `minute`, in minutes.
     pub fn granularity_at(&self, minute: Minute) -> Minute {
-        if minute >= self.minute_floor {
+        if minute >= self.layout.floor(Tier::Minute, self.watermark) {
             1
-        } else if minute >= self.hour_floor {
+        } else if minute >= self.layout.floor(Tier::Hour, self.watermark) {
             HOUR
         } else {
             DAY
         }
     }
 
-    /// Panes held, all tiers.
-    pub fn num_panes(&self) -> usize {
-        self.minutes.len() + self.hours.len() + self.days.len()
+    /// Whether anything is held before `minute`, which must be a pane
+    /// boundary at its granularity (a period's start).
+    pub fn has_data_before(&self, minute: Minute) -> Result<bool, Misaligned> {
+        let granularity = self.granularity_at(minute);
+        let aligned = match granularity {
+            1 => minute,
+            HOUR => hour_start(minute),
+            _ => day_start(minute),
+        };
+        if aligned != minute {
+            return Err(Misaligned {
+                granularity,
+                pane_start: aligned,
+            });
+        }
+        Ok(self
+            .tiers
+            .iter()
+            .any(|tier| tier.range(..minute).next().is_some()))
     }
 
-    /// Cells held, all panes.
+    /// Panes held, all tiers.
+    pub fn num_panes(&self) -> usize {
+        self.tiers.iter().map(BTreeMap::len).sum()
+    }
+
+    /// Cells held, all panes and tiers.
     pub fn num_cells(&self) -> usize {
         self.num_cells
     }
 
-    /// Earliest minute still held (the retention floor), if any was dropped.
+    /// Earliest minute still held (the retention floor), once there is a
+    /// watermark.
     pub fn retention_floor(&self) -> Option<Minute> {
-        (self.retention_floor != Minute::MIN).then_some(self.retention_floor)
-    }
-
-    fn locate(&mut self, minute: Minute) -> (&mut BTreeMap<Minute, Pane>, Minute) {
-        if minute >= self.minute_floor {
-            (&mut self.minutes, minute)
-        } else if minute >= self.hour_floor {
-            (&mut self.hours, hour_start(minute))
-        } else {
-            (&mut self.days, day_start(minute))
-        }
+        self.watermark
+            .map(|_| self.layout.floor(Tier::Day, self.watermark))
     }
 }
 
-fn split_before(tier: &mut BTreeMap<Minute, Pane>, floor: Minute) -> Vec<(Minute, Pane)> {
-    let kept = tier.split_off(&floor);
-    std::mem::replace(tier, kept).into_iter().collect()
-}
-
-fn merge_into(
-    tier: &mut BTreeMap<Minute, Pane>,
-    panes: Vec<(Minute, Pane)>,
-    align: fn(Minute) -> Minute,
-) {
-    for (start, pane) in panes {
-        tier.entry(align(start)).or_default().absorb(pane);
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -500,9 +500,7 @@ pub fn share_percent(part: Decimal, total: Decimal) -> Option<Decimal> {
 /// Whether the panes hold anything before `minute`, which must be a pane
 /// boundary (a period's start): the data then covers a period starting there.
 pub fn has_data_before(panes: &Panes, minute: Minute) -> Result<bool, Misaligned> {
-    let mut found = false;
-    panes.fold(Minute::MIN / 2, minute, |_, _| found = true)?;
-    Ok(found)
+    panes.has_data_before(minute)
 }
 
 /// Every combination of the cell's values over the group-by dimensions:
@@ -527,7 +525,7 @@ fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> V
 }
 
 #[cfg(test)]
-mod distinct_tests;
+pub(crate) mod distinct_tests;
 
 #[cfg(test)]
 mod tests {

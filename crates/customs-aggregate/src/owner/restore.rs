@@ -1,0 +1,131 @@
+//! Taking a partition over: its lifecycle state from the changelog, and its
+//! statistics in the view, both as the previous owner committed them.
+//!
+//! The changelog partition is read (read-committed) from its start to the
+//! end offset it had when the restore began; the view must also have read
+//! the statistics partition to its end. By then the previous owner's last
+//! transaction is settled (KIP-447: its offsets commit together with its
+//! changelog and statistics records, or none of them does), so the new
+//! owner continues from exactly the committed state. Only then is the
+//! partition entered among the owned ones: from that moment the statistics
+//! reader leaves that partition's records to the owner, which applies its
+//! own at commit.
+//!
+//! The restore blocks the owner loop (not its consumer's group membership:
+//! librdkafka's background thread keeps heartbeating); a restore longer
+//! than `max.poll.interval.ms` would still evict the member — see the
+//! README's limits.
+
+use std::time::{Duration, Instant};
+
+use customs_domain::lifecycle::partition::PartitionState;
+use customs_kafka::client_log::Logging;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::Owner;
+use crate::changelog::Change;
+
+/// Restores `partition` into the owner's state; returns early on shutdown.
+pub(super) fn partition(owner: &mut Owner, partition: i32) {
+    let started = Instant::now();
+    let Some(state) = read_changelog(owner, partition) else {
+        return;
+    };
+    let Some(end) = end_offset(owner, &owner.topics.stats, partition) else {
+        return;
+    };
+    while !owner
+        .shared
+        .wait_for(partition, end, Duration::from_millis(200))
+    {
+        if owner.shutdown.is_cancelled() {
+            return;
+        }
+    }
+    let entries = state.num_entries();
+    owner.shared.owned().insert(partition, state);
+    tracing::info!(
+        partition,
+        entries,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "partition state restored"
+    );
+}
+
+fn end_offset(owner: &Owner, topic: &str, partition: i32) -> Option<i64> {
+    let consumer: BaseConsumer<Logging> = owner
+        .kafka
+        .client_config()
+        .create_with_context(Logging)
+        .ok()?;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok((_, high)) => return Some(high),
+            Err(err) if !owner.shutdown.is_cancelled() => {
+                tracing::warn!(%topic, partition, error = %err, "cannot read end offset, retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn read_changelog(owner: &Owner, partition: i32) -> Option<PartitionState> {
+    let topic = &owner.topics.changelog;
+    let mut state = PartitionState::new(owner.policy);
+    let end = end_offset(owner, topic, partition)?;
+    if end == 0 {
+        return Some(state);
+    }
+    let consumer: BaseConsumer<Logging> = owner
+        .kafka
+        .client_config()
+        .set("group.id", format!("{}-restore", owner.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create_with_context(Logging)
+        .ok()?;
+    let mut assignment = TopicPartitionList::with_capacity(1);
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .ok()?;
+    consumer.assign(&assignment).ok()?;
+    let mut position = 0;
+    while position < end {
+        if owner.shutdown.is_cancelled() {
+            return None;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                position = message.offset() + 1;
+                match Change::decode(message.key().unwrap_or_default(), message.payload()) {
+                    Ok(Change::Entry(key, stored)) => state.restore_entry(&key, stored),
+                    Ok(Change::Summary(id, mark)) => state.restore_summary(&id, mark),
+                    Err(error) => {
+                        metrics::counter!("customs_aggregate_changelog_errors_total").increment(1);
+                        tracing::error!(
+                            partition,
+                            offset = message.offset(),
+                            "changelog record skipped"
+                        );
+                        tracing::debug!(%error, partition, "changelog record skipped");
+                    }
+                }
+            }
+            Some(Err(err)) => customs_kafka::client_log::consumer_error(topic, &err),
+            None => {
+                // Past the last record (compaction, transaction markers).
+                if let Ok(positions) = consumer.position()
+                    && let Some(Offset::Offset(at)) = positions
+                        .find_partition(topic, partition)
+                        .map(|element| element.offset())
+                {
+                    position = position.max(at);
+                }
+            }
+        }
+    }
+    Some(state)
+}
