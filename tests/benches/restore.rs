@@ -5,10 +5,11 @@
 //! `cargo bench -p customs-e2e --bench restore -- [N]` (default 1,000,000).
 //! Writes N lifecycle entries (real contributions of sample declarations,
 //! each counted) to a fresh compacted changelog with 3 partitions on the
-//! real broker, starts an aggregate on it (its statistics topic empty), and
-//! reports the time until `Explain` answers for the last entry written —
-//! the owner has restored every partition — and the process RSS. Not a
-//! test: it prints figures.
+//! real broker, starts an aggregate on it (its statistics topic empty), sends
+//! one re-sent classified declaration per partition (an owner takes a
+//! partition over before its first batch), and reports the time until
+//! `Explain` answers for the last entry written — the owner has restored
+//! every partition — and the process RSS. Not a test: it prints figures.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use customs_domain::{ClassifiedDeclaration, CodeTables, classify, value};
 use customs_e2e::{broker, service_kafka, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
+use prost::Message;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
@@ -104,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let config = customs_aggregate::Config {
         kafka,
-        topics,
+        topics: topics.clone(),
         ..Default::default()
     };
     let rss_before = rss_kib("VmRSS");
@@ -114,6 +116,26 @@ async fn main() -> anyhow::Result<()> {
         listener,
         shutdown.clone(),
     ));
+    // An owner takes a partition over before its first batch: one re-sent
+    // classified declaration per partition (changing nothing) starts that.
+    for partition in 0..PARTITIONS {
+        let index = partition as usize;
+        let mut classified = templates[index % templates.len()].clone();
+        classified.declaration.id = format!("R{index:012}");
+        let payload = v1::ClassifiedEvent {
+            kind: Some(v1::classified_event::Kind::Declaration((&classified).into())),
+            source: None,
+        }
+        .encode_to_vec();
+        let record = BaseRecord::to(&topics.classified)
+            .key(&classified.declaration.id)
+            .payload(&payload)
+            .partition(partition);
+        producer
+            .send(record)
+            .map_err(|(err, _)| anyhow::anyhow!("producing a classified record: {err}"))?;
+    }
+    producer.flush(Duration::from_secs(30))?;
     let last = format!("R{:012}", count - 1);
     loop {
         if let Ok(mut client) = StatsServiceClient::connect(format!("http://{addr}")).await
