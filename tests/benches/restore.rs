@@ -123,7 +123,9 @@ async fn main() -> anyhow::Result<()> {
         let mut classified = templates[index % templates.len()].clone();
         classified.declaration.id = format!("R{index:012}");
         let payload = v1::ClassifiedEvent {
-            kind: Some(v1::classified_event::Kind::Declaration((&classified).into())),
+            kind: Some(v1::classified_event::Kind::Declaration(
+                (&classified).into(),
+            )),
             source: None,
         }
         .encode_to_vec();
