@@ -8,11 +8,12 @@
 //!   [`abandoned`] counts calls dropped unanswered (tonic's transport timeout,
 //!   a client gone away), so every call is counted once.
 //! - Every answer carries [`v1::Freshness`]: watermark, state version,
-//!   changelog offsets read, partitions still restoring.
+//!   statistics-topic offsets read (`changelog_offsets`), partitions still
+//!   restoring.
 //! - TLS (rustls with ring) when `api.tls_cert`/`api.tls_key` are set:
 //!   then the port speaks TLS only, health and reflection included.
 //! - Health says NOT_SERVING for the stats service until the view has
-//!   restored the changelog, SERVING then, NOT_SERVING again once shutdown
+//!   restored the statistics topic, SERVING then, NOT_SERVING again once shutdown
 //!   begins. Internal errors never reach clients.
 
 mod abandoned;
@@ -146,7 +147,7 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_not_serving::<StatsServiceServer<Stats>>().await;
     {
-        // Serving once the view has restored the changelog.
+        // Serving once the view has restored the statistics topic.
         let health = health.clone();
         let state = Arc::clone(&state);
         let shutdown = shutdown.clone();
