@@ -43,48 +43,101 @@ pub struct Misaligned {
     pub pane_start: Minute,
 }
 
-/// One key's value per partition, and their sum.
-#[derive(Debug, Clone, Default)]
-struct Summed {
-    total: Measures,
-    parts: Vec<(i32, Measures)>,
+/// One key's value per partition, and their sum. Most keys are held by one
+/// partition only: then the value is stored once, as its own sum.
+#[derive(Debug, Clone)]
+enum Summed {
+    /// One partition's value, which is the sum.
+    One(i32, Measures),
+    /// Several partitions' values and their sum.
+    Many {
+        total: Measures,
+        parts: Vec<(i32, Measures)>,
+    },
 }
 
 impl Summed {
-    /// Sets `partition`'s value; returns whether anything changed.
-    fn set(&mut self, partition: i32, value: Option<&Measures>) -> bool {
-        let at = self.parts.iter().position(|(p, _)| *p == partition);
+    /// A key held by `partition` alone, or `None` for an empty value.
+    fn new(partition: i32, value: Option<&Measures>) -> Option<Summed> {
+        let value = value.filter(|value| !value.is_empty())?;
+        Some(Summed::One(partition, value.clone()))
+    }
+
+    /// The sum over partitions.
+    fn total(&self) -> &Measures {
+        match self {
+            Summed::One(_, value) => value,
+            Summed::Many { total, .. } => total,
+        }
+    }
+
+    /// Sets `partition`'s value; returns whether anything changed and
+    /// whether any partition still holds the key.
+    fn set(&mut self, partition: i32, value: Option<&Measures>) -> (bool, bool) {
         let value = value.filter(|value| !value.is_empty());
-        match (at, value) {
-            (None, None) => false,
-            (Some(at), None) => {
-                let (_, old) = self.parts.swap_remove(at);
-                self.total.add(&old, -1);
-                true
-            }
-            (Some(at), Some(value)) => {
-                let old = &mut self.parts[at].1;
-                if old == value {
-                    return false;
+        match self {
+            Summed::One(held, old) if *held == partition => match value {
+                None => (true, false),
+                Some(value) if value == old => (false, true),
+                Some(value) => {
+                    *old = value.clone();
+                    (true, true)
                 }
-                self.total.add(old, -1);
-                self.total.add(value, 1);
-                *old = value.clone();
-                true
+            },
+            Summed::One(held, old) => {
+                let Some(value) = value else {
+                    return (false, true);
+                };
+                let mut total = old.clone();
+                total.add(value, 1);
+                *self = Summed::Many {
+                    total,
+                    parts: vec![(*held, old.clone()), (partition, value.clone())],
+                };
+                (true, true)
             }
-            (None, Some(value)) => {
-                self.total.add(value, 1);
-                self.parts.push((partition, value.clone()));
-                true
+            Summed::Many { total, parts } => {
+                let at = parts.iter().position(|(p, _)| *p == partition);
+                let changed = match (at, value) {
+                    (None, None) => false,
+                    (Some(at), None) => {
+                        let (_, old) = parts.swap_remove(at);
+                        total.add(&old, -1);
+                        true
+                    }
+                    (Some(at), Some(value)) => {
+                        let old = &mut parts[at].1;
+                        if old == value {
+                            return (false, true);
+                        }
+                        total.add(old, -1);
+                        total.add(value, 1);
+                        *old = value.clone();
+                        true
+                    }
+                    (None, Some(value)) => {
+                        total.add(value, 1);
+                        parts.push((partition, value.clone()));
+                        true
+                    }
+                };
+                if let [(only, value)] = parts.as_slice() {
+                    *self = Summed::One(*only, value.clone());
+                }
+                let held = !matches!(self, Summed::Many { parts, .. } if parts.is_empty());
+                (changed, held)
             }
         }
     }
 
     fn part(&self, partition: i32) -> Option<&Measures> {
-        self.parts
-            .iter()
-            .find(|(p, _)| *p == partition)
-            .map(|(_, value)| value)
+        match self {
+            Summed::One(held, value) => (*held == partition).then_some(value),
+            Summed::Many { parts, .. } => parts
+                .iter()
+                .find(|(p, _)| *p == partition)
+                .map(|(_, value)| value),
+        }
     }
 }
 
@@ -99,14 +152,14 @@ pub struct Pane {
 impl Pane {
     /// The cells and their sums.
     pub fn cells(&self) -> impl Iterator<Item = (&CellKey, &Measures)> {
-        self.cells.iter().map(|(key, summed)| (key, &summed.total))
+        self.cells.iter().map(|(key, summed)| (key, summed.total()))
     }
 
     /// The shapes and how many declarations have each.
     pub fn shapes(&self) -> impl Iterator<Item = (&Shape, i64)> {
         self.shapes
             .iter()
-            .map(|(shape, summed)| (shape, summed.total.declarations))
+            .map(|(shape, summed)| (shape, summed.total().declarations))
             .filter(|(_, count)| *count != 0)
     }
 
@@ -143,21 +196,20 @@ fn set_in<K: Clone + Eq + std::hash::Hash>(
 ) -> isize {
     match map.get_mut(key) {
         Some(summed) => {
-            summed.set(partition, value);
-            if summed.parts.is_empty() {
+            let (_, held) = summed.set(partition, value);
+            if !held {
                 map.remove(key);
                 return -1;
             }
             0
         }
-        None => {
-            let mut summed = Summed::default();
-            if summed.set(partition, value) {
+        None => match Summed::new(partition, value) {
+            Some(summed) => {
                 map.insert(key.clone(), summed);
-                return 1;
+                1
             }
-            0
-        }
+            None => 0,
+        },
     }
 }
 
