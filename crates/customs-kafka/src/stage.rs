@@ -399,6 +399,24 @@ impl Stage {
         send(producer, original)
     }
 
+    /// Sends one [`Output::Send`] record; one for the stage's output topic
+    /// counts as produced.
+    fn send(
+        &self,
+        producer: &ThreadedProducer<Logging>,
+        tally: &mut BatchTally,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: Option<Vec<u8>>,
+    ) -> Result<(), KafkaError> {
+        send_to(producer, topic, partition, key, payload.as_deref())?;
+        if topic == self.topics.output {
+            tally.published += 1;
+        }
+        Ok(())
+    }
+
     fn run_transaction(
         &self,
         consumer: &BaseConsumer<StageContext>,
@@ -450,12 +468,7 @@ impl Stage {
                         partition,
                         key,
                         payload,
-                    } => {
-                        send_to(producer, &topic, partition, &key, payload.as_deref())?;
-                        if topic == self.topics.output {
-                            tally.published += 1;
-                        }
-                    }
+                    } => self.send(producer, &mut tally, &topic, partition, &key, payload)?,
                     Output::Divert {
                         topic,
                         reason,
@@ -484,10 +497,7 @@ impl Stage {
                 payload,
             } = output
             {
-                send_to(producer, &topic, partition, &key, payload.as_deref())?;
-                if topic == self.topics.output {
-                    tally.published += 1;
-                }
+                self.send(producer, &mut tally, &topic, partition, &key, payload)?;
             }
         }
         let metadata = consumer

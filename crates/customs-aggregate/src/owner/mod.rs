@@ -287,7 +287,7 @@ impl Owner {
                 if self.to_apply.len() >= MAX_HOUSEKEEPING_CHANGES {
                     break;
                 }
-                outputs.push(self.send(
+                outputs.push(send(
                     &self.topics.stats,
                     partition,
                     stats_record::encode_key(&key),
@@ -295,15 +295,6 @@ impl Owner {
                 ));
                 self.to_apply.push((partition, key, None));
             }
-        }
-    }
-
-    fn send(&self, topic: &str, partition: i32, key: Vec<u8>, payload: Option<Vec<u8>>) -> Output {
-        Output::Send {
-            topic: topic.to_owned(),
-            partition: Some(partition),
-            key,
-            payload,
         }
     }
 
@@ -316,6 +307,16 @@ impl Owner {
         self.num_expired = 0;
         self.num_sealed = 0;
         self.num_forgotten = 0;
+    }
+}
+
+/// A record for `topic`'s `partition`; `None` is a tombstone.
+fn send(topic: &str, partition: i32, key: Vec<u8>, payload: Option<Vec<u8>>) -> Output {
+    Output::Send {
+        topic: topic.to_owned(),
+        partition: Some(partition),
+        key,
+        payload,
     }
 }
 
@@ -356,11 +357,11 @@ impl Transform for Owner {
             for (partition, state) in owned.iter() {
                 for (key, stored) in state.dirty() {
                     let (key, payload) = changelog::encode_entry(key, stored);
-                    outputs.push(self.send(&self.topics.changelog, *partition, key, payload));
+                    outputs.push(send(&self.topics.changelog, *partition, key, payload));
                 }
                 for (id, mark) in state.dirty_summaries() {
                     let (key, payload) = changelog::encode_summary(id, mark);
-                    outputs.push(self.send(&self.topics.changelog, *partition, key, payload));
+                    outputs.push(send(&self.topics.changelog, *partition, key, payload));
                 }
             }
         }
@@ -370,19 +371,15 @@ impl Transform for Owner {
             let mut value = view.stat(partition, &key).cloned().unwrap_or_default();
             value.add(&delta, 1);
             let payload = stats_record::encode_value(Some(&value));
-            outputs.push(Output::Send {
-                topic: self.topics.stats.clone(),
-                partition: Some(partition),
-                key: stats_record::encode_key(&key),
-                payload,
-            });
+            let record_key = stats_record::encode_key(&key);
+            outputs.push(send(&self.topics.stats, partition, record_key, payload));
             self.to_apply.push((partition, key, Some(value)));
         }
         drop(view);
         for partition in &self.marks_moved {
             if let Some(minute) = self.batch_marks.get(partition) {
                 let (key, value) = stats_record::encode_watermark(*minute);
-                outputs.push(self.send(&self.topics.stats, *partition, key, Some(value)));
+                outputs.push(send(&self.topics.stats, *partition, key, Some(value)));
             }
         }
     }

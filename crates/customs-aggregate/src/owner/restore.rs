@@ -30,10 +30,24 @@ use crate::changelog::Change;
 /// Restores `partition` into the owner's state; returns early on shutdown.
 pub(super) fn partition(owner: &mut Owner, partition: i32) {
     let started = Instant::now();
-    let Some(state) = read_changelog(owner, partition) else {
+    let consumer: BaseConsumer<Logging> = match owner
+        .kafka
+        .client_config()
+        .set("group.id", format!("{}-restore", owner.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create_with_context(Logging)
+    {
+        Ok(consumer) => consumer,
+        Err(error) => {
+            tracing::error!(partition, %error, "cannot create the restore consumer");
+            return;
+        }
+    };
+    let Some(state) = read_changelog(owner, &consumer, partition) else {
         return;
     };
-    let Some(end) = end_offset(owner, &owner.topics.stats, partition) else {
+    let Some(end) = end_offset(owner, &consumer, &owner.topics.stats, partition) else {
         return;
     };
     while !owner
@@ -54,12 +68,12 @@ pub(super) fn partition(owner: &mut Owner, partition: i32) {
     );
 }
 
-fn end_offset(owner: &Owner, topic: &str, partition: i32) -> Option<i64> {
-    let consumer: BaseConsumer<Logging> = owner
-        .kafka
-        .client_config()
-        .create_with_context(Logging)
-        .ok()?;
+fn end_offset(
+    owner: &Owner,
+    consumer: &BaseConsumer<Logging>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
     loop {
         match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
             Ok((_, high)) => return Some(high),
@@ -72,21 +86,17 @@ fn end_offset(owner: &Owner, topic: &str, partition: i32) -> Option<i64> {
     }
 }
 
-fn read_changelog(owner: &Owner, partition: i32) -> Option<PartitionState> {
+fn read_changelog(
+    owner: &Owner,
+    consumer: &BaseConsumer<Logging>,
+    partition: i32,
+) -> Option<PartitionState> {
     let topic = &owner.topics.changelog;
     let mut state = PartitionState::new(owner.policy);
-    let end = end_offset(owner, topic, partition)?;
+    let end = end_offset(owner, consumer, topic, partition)?;
     if end == 0 {
         return Some(state);
     }
-    let consumer: BaseConsumer<Logging> = owner
-        .kafka
-        .client_config()
-        .set("group.id", format!("{}-restore", owner.kafka.group_id))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create_with_context(Logging)
-        .ok()?;
     let mut assignment = TopicPartitionList::with_capacity(1);
     assignment
         .add_partition_offset(topic, partition, Offset::Beginning)

@@ -114,6 +114,20 @@ fn served_declarations(owner: &Owner) -> i64 {
     total
 }
 
+/// An owner whose "OLD" declaration counted in August, read before the
+/// watermark moved to November ("NEW"): its figure is final.
+fn with_a_final_figure() -> Owner {
+    let mut owner = owner();
+    for (id, at) in [
+        ("OLD", "2026-08-01T10:00:00"),
+        ("NEW", "2026-11-20T10:00:00"),
+    ] {
+        run(&mut owner, &declaration(id, at, AppType::New));
+        owner.committed();
+    }
+    owner
+}
+
 #[test]
 fn a_declaration_writes_its_entry_and_statistics_once_and_a_resend_nothing() {
     let mut owner = owner();
@@ -172,18 +186,7 @@ fn events_beyond_the_allowed_lateness_go_to_the_late_topic() {
 
 #[test]
 fn restating_a_final_figure_is_late_even_when_the_event_is_new() {
-    let mut owner = owner();
-    // Counted long ago (an old declaration read before the watermark moved).
-    run(
-        &mut owner,
-        &declaration("OLD", "2026-08-01T10:00:00", AppType::New),
-    );
-    owner.committed();
-    run(
-        &mut owner,
-        &declaration("NEW", "2026-11-20T10:00:00", AppType::New),
-    );
-    owner.committed();
+    let mut owner = with_a_final_figure();
     // A change dated now would restate August, which is final.
     let change = run(
         &mut owner,
@@ -197,17 +200,7 @@ fn a_summary_that_would_retract_a_final_figure_goes_to_the_late_topic() {
     // The owner before the partition state machine returned from its
     // summary arm before any lateness rule: this diverted nothing and the
     // summary was recorded.
-    let mut owner = owner();
-    run(
-        &mut owner,
-        &declaration("OLD", "2026-08-01T10:00:00", AppType::New),
-    );
-    owner.committed();
-    run(
-        &mut owner,
-        &declaration("NEW", "2026-11-20T10:00:00", AppType::New),
-    );
-    owner.committed();
+    let mut owner = with_a_final_figure();
     let too_old = run(&mut owner, &summary("S1", &[], "2026-08-02T00:00:00"));
     assert_eq!(keys(&too_old), ["divert:beyond_allowed_lateness"]);
     let fresh = run(&mut owner, &summary("S2", &["X1"], "2026-11-20T11:00:00"));
@@ -240,17 +233,7 @@ fn lateness_is_judged_against_the_restored_watermark() {
 
 #[test]
 fn housekeeping_seals_final_entries_in_the_next_transaction() {
-    let mut owner = owner();
-    run(
-        &mut owner,
-        &declaration("OLD", "2026-08-01T10:00:00", AppType::New),
-    );
-    owner.committed();
-    run(
-        &mut owner,
-        &declaration("NEW", "2026-11-20T10:00:00", AppType::New),
-    );
-    owner.committed();
+    let mut owner = with_a_final_figure();
     owner.shared.set_restore_targets(BTreeMap::from([(0, 0)]));
     owner.shared.set_positions([(0, 0)]);
     owner.shared.write().finish_restore(0, 30_000);

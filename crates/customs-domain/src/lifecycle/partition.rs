@@ -221,6 +221,7 @@ impl PartitionState {
         horizon: Option<Minute>,
         step: impl FnOnce(&Entry) -> Entry,
     ) -> Outcome {
+        let unknown = Entry::default();
         let current = match self.entries.get(key) {
             Some(Stored::Sealed(_)) => {
                 return Outcome::Late(format!(
@@ -228,17 +229,17 @@ impl PartitionState {
                     format_minute(event)
                 ));
             }
-            Some(Stored::Live(entry)) => (**entry).clone(),
-            None => Entry::default(),
+            Some(Stored::Live(entry)) => entry,
+            None => &unknown,
         };
-        let mut next = step(&current);
-        if next == current {
+        let mut next = step(current);
+        if next == *current {
             return Outcome::Unchanged;
         }
         if self.policy.is_late(
             horizon,
             event,
-            counted_minute(&current),
+            counted_minute(current),
             counted_minute(&next),
         ) {
             return Outcome::Late(format!(
@@ -248,7 +249,7 @@ impl PartitionState {
             ));
         }
         next.version = current.version + 1;
-        let before = self.effective(&current).cloned();
+        let before = self.effective(current).cloned();
         let after = self.effective(&next).cloned();
         self.put(key, Some(Stored::Live(Box::new(next))));
         if before == after {
@@ -437,59 +438,75 @@ impl PartitionState {
     }
 
     fn put(&mut self, key: &str, stored: Option<Stored>) {
-        if !self.journal_entries.contains_key(key) {
-            self.journal_entries
-                .insert(key.to_owned(), self.entries.get(key).cloned());
-        }
-        self.put_unjournaled(key, stored);
+        let old = self.put_unjournaled(key, stored);
+        remember(&mut self.journal_entries, key, old);
     }
 
-    fn put_unjournaled(&mut self, key: &str, stored: Option<Stored>) {
-        let old = match &stored {
-            Some(stored) => self.entries.insert(key.to_owned(), stored.clone()),
-            None => self.entries.remove(key),
-        };
-        if let Some(old) = &old {
-            for invt_no in invt_nos(old) {
-                if self.by_invt_no.get(invt_no).map(String::as_str) == Some(key) {
-                    self.by_invt_no.remove(invt_no);
-                }
-            }
-        }
+    /// Puts `stored` and keeps the inventory-number index in line; returns
+    /// what was there.
+    fn put_unjournaled(&mut self, key: &str, stored: Option<Stored>) -> Option<Stored> {
         if let Some(stored) = &stored {
             for invt_no in invt_nos(stored) {
                 self.by_invt_no.insert(invt_no.to_owned(), key.to_owned());
             }
         }
+        let old = match stored {
+            Some(stored) => self.entries.insert(key.to_owned(), stored),
+            None => self.entries.remove(key),
+        };
+        if let Some(old) = &old {
+            let now = self.entries.get(key);
+            for invt_no in invt_nos(old) {
+                let still_known = now.is_some_and(|now| invt_nos(now).contains(&invt_no));
+                if !still_known && self.by_invt_no.get(invt_no).map(String::as_str) == Some(key) {
+                    self.by_invt_no.remove(invt_no);
+                }
+            }
+        }
+        old
     }
 
     fn put_summary(&mut self, id: &str, mark: Option<SummaryMark>) {
-        if !self.journal_summaries.contains_key(id) {
-            self.journal_summaries
-                .insert(id.to_owned(), self.summaries.get(id).cloned());
-        }
-        self.put_summary_unjournaled(id, mark);
+        let old = self.put_summary_unjournaled(id, mark);
+        remember(&mut self.journal_summaries, id, old);
     }
 
-    fn put_summary_unjournaled(&mut self, id: &str, mark: Option<SummaryMark>) {
-        let old = match &mark {
-            Some(mark) => self.summaries.insert(id.to_owned(), mark.clone()),
+    /// Puts `mark` and keeps the superseded numbers in line; returns what
+    /// was there.
+    fn put_summary_unjournaled(
+        &mut self,
+        id: &str,
+        mark: Option<SummaryMark>,
+    ) -> Option<SummaryMark> {
+        if let Some(mark) = &mark {
+            for invt_no in &mark.invt_nos {
+                self.superseded
+                    .entry(invt_no.clone())
+                    .or_insert_with(|| id.to_owned());
+            }
+        }
+        let old = match mark {
+            Some(mark) => self.summaries.insert(id.to_owned(), mark),
             None => self.summaries.remove(id),
         };
-        if let Some(old) = old {
+        if let Some(old) = &old {
+            let now = self.summaries.get(id);
             for invt_no in &old.invt_nos {
-                if self.superseded.get(invt_no).map(String::as_str) == Some(id) {
+                let still_listed = now.is_some_and(|now| now.invt_nos.contains(invt_no));
+                if !still_listed && self.superseded.get(invt_no).map(String::as_str) == Some(id) {
                     self.superseded.remove(invt_no);
                 }
             }
         }
-        if let Some(mark) = mark {
-            for invt_no in mark.invt_nos {
-                self.superseded
-                    .entry(invt_no)
-                    .or_insert_with(|| id.to_owned());
-            }
-        }
+        old
+    }
+}
+
+/// Keeps the value a key had at the last commit, the first time the open
+/// transaction changes it.
+fn remember<T>(journal: &mut HashMap<String, Option<T>>, key: &str, original: Option<T>) {
+    if !journal.contains_key(key) {
+        journal.insert(key.to_owned(), original);
     }
 }
 

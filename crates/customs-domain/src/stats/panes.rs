@@ -163,14 +163,12 @@ impl Pane {
             .filter(|(_, count)| *count != 0)
     }
 
-    /// Sets `partition`'s value of `item`; returns the change in cells.
-    fn set(&mut self, partition: i32, item: &Item, value: Option<&Measures>) -> isize {
+    /// Sets `partition`'s value of `item`; returns whether it changed and
+    /// the change in cells.
+    fn set(&mut self, partition: i32, item: &Item, value: Option<&Measures>) -> (bool, isize) {
         match item {
             Item::Cell(key) => set_in(&mut self.cells, key, partition, value),
-            Item::Shape(shape) => {
-                set_in(&mut self.shapes, shape, partition, value);
-                0
-            }
+            Item::Shape(shape) => (set_in(&mut self.shapes, shape, partition, value).0, 0),
         }
     }
 
@@ -187,28 +185,28 @@ impl Pane {
 }
 
 /// Sets one value in a pane's map, dropping the key when no partition holds
-/// it any more; returns the change in keys.
+/// it any more; returns whether it changed and the change in keys.
 fn set_in<K: Clone + Eq + std::hash::Hash>(
     map: &mut foldhash::HashMap<K, Summed>,
     key: &K,
     partition: i32,
     value: Option<&Measures>,
-) -> isize {
+) -> (bool, isize) {
     match map.get_mut(key) {
         Some(summed) => {
-            let (_, held) = summed.set(partition, value);
+            let (changed, held) = summed.set(partition, value);
             if !held {
                 map.remove(key);
-                return -1;
+                return (changed, -1);
             }
-            0
+            (changed, 0)
         }
         None => match Summed::new(partition, value) {
             Some(summed) => {
                 map.insert(key.clone(), summed);
-                1
+                (true, 1)
             }
-            None => 0,
+            None => (false, 0),
         },
     }
 }
@@ -253,10 +251,7 @@ impl Panes {
         }
         let tier = &mut self.tiers[key.tier.index()];
         let pane = tier.entry(key.start).or_default();
-        let before = pane.part(partition, &key.item).cloned();
-        let cells_delta = pane.set(partition, &key.item, value);
-        let after = pane.part(partition, &key.item);
-        let changed = before.as_ref() != after;
+        let (changed, cells_delta) = pane.set(partition, &key.item, value);
         if pane.is_empty() {
             tier.remove(&key.start);
         }

@@ -118,12 +118,11 @@ fn a_summary_that_would_retract_a_final_figure_is_late() {
     state.commit();
     let horizon = Some(at("2026-11-20T00:00:00") - 45 * DAY);
     // Dated within the horizon, but g1 counted in September: final.
-    let outcome = state.record_summary(
-        "S1",
-        &["I-g1".to_owned()],
-        at("2026-11-19T00:00:00"),
-        horizon,
-    );
+    // A summary dated within the horizon that names g1.
+    let retracting_g1 = |state: &mut PartitionState, id: &str| {
+        state.record_summary(id, &["I-g1".to_owned()], at("2026-11-19T00:00:00"), horizon)
+    };
+    let outcome = retracting_g1(&mut state, "S1");
     assert!(matches!(outcome, Outcome::Late(_)), "{outcome:?}");
     assert_eq!(state.num_summaries(), 0, "a late summary changes nothing");
     // Dated before the horizon itself.
@@ -132,12 +131,7 @@ fn a_summary_that_would_retract_a_final_figure_is_late() {
     // After sealing, the inventory is only a marker: still late.
     let swept = state.housekeeping(at("2026-11-20T00:00:00"), 100);
     assert_eq!(swept.sealed, 1);
-    let outcome = state.record_summary(
-        "S3",
-        &["I-g1".to_owned()],
-        at("2026-11-19T00:00:00"),
-        horizon,
-    );
+    let outcome = retracting_g1(&mut state, "S3");
     assert!(matches!(outcome, Outcome::Late(_)), "{outcome:?}");
     // And so is any later event for the sealed identity.
     let change = state.record_declaration(
