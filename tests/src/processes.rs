@@ -62,9 +62,11 @@ pub fn setting(service: &str, key: &str, value: impl Into<String>) -> (String, S
 }
 
 /// The `CUSTOMS_<SERVICE>_*` variables that point `service` at `instance`
-/// (logs at `warn`; a later setting of the same key wins).
+/// (logs at `warn`, or at `E2E_SERVICE_LOG` when set; a later setting of
+/// the same key wins).
 pub fn service_env(service: &str, instance: &Instance<'_>) -> Vec<(String, String)> {
     let topics = instance.topics;
+    let log_filter = std::env::var("E2E_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned());
     [
         ("KAFKA__BOOTSTRAP_SERVERS", instance.bootstrap),
         ("KAFKA__GROUP_ID", instance.group_id),
@@ -77,7 +79,7 @@ pub fn service_env(service: &str, instance: &Instance<'_>) -> Vec<(String, Strin
         ("TOPICS__STATS", &topics.stats),
         ("TOPICS__LATE", &topics.late),
         ("TELEMETRY__METRICS_ADDR", instance.metrics_addr),
-        ("TELEMETRY__LOG_FILTER", "warn"),
+        ("TELEMETRY__LOG_FILTER", &log_filter),
     ]
     .into_iter()
     .map(|(key, value)| setting(service, key, value))
