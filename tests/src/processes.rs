@@ -62,11 +62,13 @@ pub fn setting(service: &str, key: &str, value: impl Into<String>) -> (String, S
 }
 
 /// The `CUSTOMS_<SERVICE>_*` variables that point `service` at `instance`
-/// (logs at `warn`, or at `E2E_SERVICE_LOG` when set; a later setting of
-/// the same key wins).
+/// (logs at `warn` plus partition assignments and take-overs, or at
+/// `E2E_SERVICE_LOG` when set; a later setting of the same key wins).
 pub fn service_env(service: &str, instance: &Instance<'_>) -> Vec<(String, String)> {
     let topics = instance.topics;
-    let log_filter = std::env::var("E2E_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let log_filter = std::env::var("E2E_SERVICE_LOG").unwrap_or_else(|_| {
+        "warn,customs_kafka::stage_context=info,customs_aggregate::owner=info".to_owned()
+    });
     [
         ("KAFKA__BOOTSTRAP_SERVERS", instance.bootstrap),
         ("KAFKA__GROUP_ID", instance.group_id),

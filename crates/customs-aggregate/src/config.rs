@@ -28,6 +28,33 @@ pub struct Config {
     pub statistics: StatisticsConfig,
     /// The statistics API's security.
     pub api: ApiConfig,
+    /// Where the owned partitions' lifecycle state is kept.
+    pub state: StateConfig,
+}
+
+/// The owned partitions' lifecycle state: on local disk, rebuilt from the
+/// changelog whenever a partition is assigned, so the directory needs no
+/// backup and may be an `emptyDir`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// The directory; unset, a new temporary directory, removed at exit.
+    /// Two running instances must not share one.
+    pub dir: Option<std::path::PathBuf>,
+    /// Block cache, MiB: what memory holds of the state on disk.
+    pub cache_mib: u64,
+    /// Write buffer (memtable) of each owned partition, MiB.
+    pub memtable_mib: u64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: None,
+            cache_mib: 64,
+            memtable_mib: 16,
+        }
+    }
 }
 
 /// Security of the statistics API. Both off by default (the embedded demo,
@@ -105,6 +132,7 @@ impl Default for Config {
             create_topics: true,
             statistics: StatisticsConfig::default(),
             api: ApiConfig::default(),
+            state: StateConfig::default(),
         }
     }
 }
@@ -145,6 +173,7 @@ mod tests {
         assert_eq!(loaded.topics, defaults.topics);
         assert_eq!(loaded.statistics, defaults.statistics);
         assert_eq!(loaded.api, defaults.api);
+        assert_eq!(loaded.state, defaults.state);
         assert_eq!(
             loaded.telemetry.metrics_addr,
             Some("0.0.0.0:9103".parse().unwrap_or_else(|e| panic!("{e}")))

@@ -23,6 +23,7 @@ mod owner;
 mod reader;
 mod state;
 pub mod stats_record;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -61,6 +62,9 @@ pub enum Error {
     /// Reflection could not be built from the descriptor set.
     #[error("reflection set-up failed: {0}")]
     Reflection(#[source] tonic_reflection::server::Error),
+    /// The lifecycle state store cannot be opened.
+    #[error("cannot open the lifecycle state store: {0}")]
+    State(fjall::Error),
     /// A worker thread panicked.
     #[error("worker thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -110,8 +114,10 @@ pub async fn run_with_listener(
             read
         })
     };
+    let disk = store::Disk::open(&config.state).map_err(Error::State)?;
     let owner = owner::Owner::new(
         Arc::clone(&shared),
+        disk,
         &config.kafka,
         owner::OwnerTopics {
             changelog: topics.changelog.clone(),

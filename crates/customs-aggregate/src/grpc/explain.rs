@@ -130,7 +130,6 @@ fn superseded_by(view: &PartitionState, entry: &Entry) -> Option<String> {
         .into_iter()
         .flatten()
         .find_map(|invt_no| view.superseded_by(invt_no))
-        .map(str::to_owned)
 }
 
 /// The proto form of an effective contribution.

@@ -46,6 +46,7 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;
+use crate::store::Disk;
 use crate::{changelog, stats_record};
 
 /// Lifecycle changes per partition and housekeeping round, so one
@@ -66,6 +67,8 @@ pub struct OwnerTopics {
 /// The aggregate's transform.
 pub struct Owner {
     shared: Arc<Shared>,
+    /// Where owned partitions keep their committed lifecycle state.
+    disk: Disk,
     topics: OwnerTopics,
     kafka: KafkaConfig,
     shutdown: CancellationToken,
@@ -97,6 +100,7 @@ impl Owner {
     /// An owner writing to `topics`.
     pub fn new(
         shared: Arc<Shared>,
+        disk: Disk,
         kafka: &KafkaConfig,
         topics: OwnerTopics,
         shutdown: CancellationToken,
@@ -110,6 +114,7 @@ impl Owner {
         Owner {
             layout,
             shared,
+            disk,
             topics,
             kafka: kafka.clone(),
             shutdown,

@@ -2,7 +2,9 @@
 //! statistics in the view, both as the previous owner committed them.
 //!
 //! The changelog partition is read (read-committed) from its start to the
-//! end offset it had when the restore began; the view must also have read
+//! end offset it had when the restore began, into a new store on disk
+//! (committed every [`RESTORE_BATCH`] records, so memory holds one batch,
+//! not the partition); the view must also have read
 //! the statistics partition to its end. By then the previous owner's last
 //! transaction is settled (KIP-447: its offsets commit together with its
 //! changelog and statistics records, or none of them does), so the new
@@ -27,6 +29,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::Owner;
 use crate::changelog::Change;
 
+/// Changelog records restored per write to the store.
+const RESTORE_BATCH: usize = 10_000;
+
 /// Restores `partition` into the owner's state; returns early on shutdown.
 pub(super) fn partition(owner: &mut Owner, partition: i32) {
     let started = Instant::now();
@@ -50,12 +55,22 @@ pub(super) fn partition(owner: &mut Owner, partition: i32) {
     let Some(end) = end_offset(owner, &consumer, &owner.topics.stats, partition) else {
         return;
     };
+    let mut report = Stalled::new();
     while !owner
         .shared
         .wait_for(partition, end, Duration::from_millis(200))
     {
         if owner.shutdown.is_cancelled() {
             return;
+        }
+        if report.due() {
+            let read = owner.shared.progress().positions.get(&partition).copied();
+            tracing::warn!(
+                partition,
+                read,
+                end,
+                "take-over waits for the statistics view to read the partition"
+            );
         }
     }
     let entries = state.num_entries();
@@ -92,7 +107,15 @@ fn read_changelog(
     partition: i32,
 ) -> Option<PartitionState> {
     let topic = &owner.topics.changelog;
-    let mut state = PartitionState::new(owner.policy);
+    let store = match owner.disk.partition(partition) {
+        Ok(store) => store,
+        Err(error) => {
+            // Not recoverable here: the stage's loop cannot own the
+            // partition without its state.
+            panic!("cannot create the lifecycle state store of partition {partition}: {error}");
+        }
+    };
+    let mut state = PartitionState::with_store(owner.policy, Box::new(store));
     let end = end_offset(owner, consumer, topic, partition)?;
     if end == 0 {
         return Some(state);
@@ -103,9 +126,21 @@ fn read_changelog(
         .ok()?;
     consumer.assign(&assignment).ok()?;
     let mut position = 0;
+    let mut report = Stalled::new();
     while position < end {
         if owner.shutdown.is_cancelled() {
             return None;
+        }
+        if report.due() {
+            tracing::warn!(
+                partition,
+                position,
+                end,
+                "changelog restore is slow or stalled"
+            );
+        }
+        if state.num_open() >= RESTORE_BATCH {
+            state.commit();
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
@@ -126,6 +161,7 @@ fn read_changelog(
             }
             Some(Err(err)) => customs_kafka::client_log::consumer_error(topic, &err),
             None => {
+                state.commit();
                 // Past the last record (compaction, transaction markers).
                 if let Ok(positions) = consumer.position()
                     && let Some(Offset::Offset(at)) = positions
@@ -137,5 +173,27 @@ fn read_changelog(
             }
         }
     }
+    state.commit();
     Some(state)
+}
+
+/// Says every [`STALL_REPORT`] that a wait goes on, so an operator (and a
+/// failing test's log) sees where a take-over is.
+struct Stalled(Instant);
+
+/// How often a long wait is reported.
+const STALL_REPORT: Duration = Duration::from_secs(30);
+
+impl Stalled {
+    fn new() -> Self {
+        Stalled(Instant::now())
+    }
+
+    fn due(&mut self) -> bool {
+        let due = self.0.elapsed() >= STALL_REPORT;
+        if due {
+            self.0 = Instant::now();
+        }
+        due
+    }
 }

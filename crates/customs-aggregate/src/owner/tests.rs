@@ -17,8 +17,11 @@ fn owner() -> Owner {
         StatisticsConfig::default(),
     ));
     let kafka = KafkaConfig::default();
+    let disk = crate::store::Disk::open(&crate::config::StateConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     Owner::new(
         shared,
+        disk,
         &kafka,
         OwnerTopics {
             changelog: "changelog".to_owned(),

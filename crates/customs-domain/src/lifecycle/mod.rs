@@ -26,6 +26,7 @@
 mod contribution;
 pub mod partition;
 pub mod policy;
+pub mod store;
 
 use serde::{Deserialize, Serialize};
 

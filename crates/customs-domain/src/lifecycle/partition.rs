@@ -5,11 +5,13 @@
 //! A synchronous state machine: each `record_*` applies one event under the
 //! [`Policy`] (the caller injects the horizon, from the watermark) and
 //! returns how the partition's *effective* contributions changed — what the
-//! caller turns into statistics records. Changes are journaled per
-//! transaction: [`PartitionState::rollback`] restores exactly the state at
-//! the last [`PartitionState::commit`], so an aborted Kafka transaction
-//! leaves no trace; [`PartitionState::dirty`] lists what changed, once per
-//! key, for the changelog.
+//! caller turns into statistics records. The open transaction's changes are
+//! held in memory over the committed state, which lives in a
+//! [`StateStore`] (on disk in the service): [`PartitionState::commit`]
+//! writes them to the store as one batch, [`PartitionState::rollback`]
+//! drops them, so an aborted Kafka transaction leaves no trace;
+//! [`PartitionState::dirty`] lists what changed, once per key, for the
+//! changelog. Memory holds one transaction's changes, not the partition.
 //!
 //! Guarantees:
 //! - an entry's effective contribution is its `counted`, unless a summary
@@ -18,13 +20,17 @@
 //! - a late event (see [`Policy`]) changes nothing, including a summary
 //!   that would retract a final figure, and an event for a sealed entry;
 //! - the state is bounded: sealed entries become markers, and markers and
-//!   summaries are forgotten a further allowed lateness later.
+//!   summaries are forgotten a further allowed lateness later;
+//! - housekeeping examines a bounded number of entries per round, going
+//!   round the partition in key order, so no round costs more as the state
+//!   grows.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Housekeeping, Policy};
+use super::policy::Policy;
+use super::store::{Changes, MemoryStore, StateStore};
 use super::{Contribution, Entry};
 use crate::classify::ClassifiedDeclaration;
 use crate::model::Receipt;
@@ -87,16 +93,48 @@ pub struct Swept {
     pub forgotten: u64,
 }
 
-/// One partition's lifecycle state.
-#[derive(Debug, Clone, Default)]
+/// One partition's lifecycle state: the committed state in its store, the
+/// open transaction's changes over it.
 pub struct PartitionState {
     policy: Policy,
-    entries: HashMap<String, Stored>,
-    by_invt_no: HashMap<String, String>,
-    superseded: HashMap<String, String>,
-    summaries: HashMap<String, SummaryMark>,
-    journal_entries: HashMap<String, Option<Stored>>,
-    journal_summaries: HashMap<String, Option<SummaryMark>>,
+    store: Box<dyn StateStore>,
+    open: Open,
+    counts: Counts,
+    committed: Counts,
+    /// Where the next housekeeping round goes on (entries, summaries).
+    cursors: (Option<String>, Option<String>),
+}
+
+/// The open transaction's changes; `None` deletes.
+#[derive(Debug, Default)]
+struct Open {
+    entries: HashMap<String, Option<Stored>>,
+    summaries: HashMap<String, Option<SummaryMark>>,
+    holders: HashMap<String, Option<String>>,
+    superseding: HashMap<String, Option<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    entries: usize,
+    waiting: usize,
+    summaries: usize,
+}
+
+impl Default for PartitionState {
+    fn default() -> Self {
+        PartitionState::new(Policy::default())
+    }
+}
+
+impl std::fmt::Debug for PartitionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionState")
+            .field("policy", &self.policy)
+            .field("counts", &self.counts)
+            .field("open", &self.open.entries.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The inventory numbers an entry is known by: the one customs assigned
@@ -123,39 +161,84 @@ fn counted_minute(entry: &Entry) -> Option<Minute> {
         .and_then(|counted| parse_minute(&counted.counted_at))
 }
 
+fn is_waiting(stored: &Stored) -> bool {
+    matches!(stored, Stored::Live(entry) if entry.is_waiting())
+}
+
+/// The open value of `key`, else the committed one.
+fn read<T: Clone>(
+    open: &HashMap<String, Option<T>>,
+    key: &str,
+    committed: impl FnOnce() -> Option<T>,
+) -> Option<T> {
+    match open.get(key) {
+        Some(value) => value.clone(),
+        None => committed(),
+    }
+}
+
 impl PartitionState {
-    /// Empty state under `policy`.
+    /// Empty state under `policy`, in memory.
     pub fn new(policy: Policy) -> Self {
+        PartitionState::with_store(policy, Box::new(MemoryStore::default()))
+    }
+
+    /// The state `store` holds, under `policy`. The store must be empty or
+    /// hold what an earlier `PartitionState` committed to it with the same
+    /// counts; the service always starts from an empty one.
+    pub fn with_store(policy: Policy, store: Box<dyn StateStore>) -> Self {
         PartitionState {
             policy,
-            ..PartitionState::default()
+            store,
+            open: Open::default(),
+            counts: Counts::default(),
+            committed: Counts::default(),
+            cursors: (None, None),
         }
     }
 
-    /// Puts a changelog record back (restore): no journal.
+    /// Puts a changelog record back (restore). Held as an open change until
+    /// the next [`PartitionState::commit`]; the restore commits in batches.
     pub fn restore_entry(&mut self, key: &str, stored: Option<Stored>) {
-        self.put_unjournaled(key, stored);
+        self.put(key, stored);
     }
 
-    /// Puts a summary record back (restore): no journal.
+    /// Puts a summary record back (restore), like
+    /// [`PartitionState::restore_entry`].
     pub fn restore_summary(&mut self, id: &str, mark: Option<SummaryMark>) {
-        self.put_summary_unjournaled(id, mark);
+        self.put_summary(id, mark);
     }
 
-    /// The stored state of an identity.
-    pub fn get(&self, key: &str) -> Option<&Stored> {
-        self.entries.get(key)
+    /// Changes held for the open transaction (entries and summaries).
+    pub fn num_open(&self) -> usize {
+        self.open.entries.len() + self.open.summaries.len()
+    }
+
+    /// The stored state of an identity, the open transaction's included.
+    pub fn get(&self, key: &str) -> Option<Stored> {
+        read(&self.open.entries, key, || self.store.entry(key))
+    }
+
+    fn holder(&self, invt_no: &str) -> Option<String> {
+        read(&self.open.holders, invt_no, || self.store.holder(invt_no))
+    }
+
+    fn superseding(&self, invt_no: &str) -> Option<String> {
+        read(&self.open.superseding, invt_no, || {
+            self.store.superseding(invt_no)
+        })
+    }
+
+    fn summary(&self, id: &str) -> Option<SummaryMark> {
+        read(&self.open.summaries, id, || self.store.summary(id))
     }
 
     /// The committed state of a declaration id (its identity, or an
     /// inventory number): what a query may see during a transaction.
     pub fn find_committed(&self, id: &str) -> Option<(String, Stored)> {
-        let key = self.by_invt_no.get(id).map(String::as_str).unwrap_or(id);
-        let stored = match self.journal_entries.get(key) {
-            Some(original) => original.clone()?,
-            None => self.entries.get(key)?.clone(),
-        };
-        Some((key.to_owned(), stored))
+        let key = self.store.holder(id).unwrap_or_else(|| id.to_owned());
+        let stored = self.store.entry(&key)?;
+        Some((key, stored))
     }
 
     /// What a live entry contributes now.
@@ -163,30 +246,27 @@ impl PartitionState {
         entry
             .counted
             .as_ref()
-            .filter(|_| !entry_invt_nos(entry).any(|invt_no| self.superseded.contains_key(invt_no)))
+            .filter(|_| !entry_invt_nos(entry).any(|invt_no| self.superseding(invt_no).is_some()))
     }
 
     /// The summary that superseded an inventory number.
-    pub fn superseded_by(&self, invt_no: &str) -> Option<&str> {
-        self.superseded.get(invt_no).map(String::as_str)
+    pub fn superseded_by(&self, invt_no: &str) -> Option<String> {
+        self.superseding(invt_no)
     }
 
     /// Identities held (entries and markers).
     pub fn num_entries(&self) -> usize {
-        self.entries.len()
+        self.counts.entries
     }
 
     /// Summaries held.
     pub fn num_summaries(&self) -> usize {
-        self.summaries.len()
+        self.counts.summaries
     }
 
     /// Entries whose declaration has not come.
     pub fn num_waiting(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|stored| matches!(stored, Stored::Live(entry) if entry.is_waiting()))
-            .count()
+        self.counts.waiting
     }
 
     /// A declaration (new, change or delete) for identity `key`.
@@ -221,25 +301,24 @@ impl PartitionState {
         horizon: Option<Minute>,
         step: impl FnOnce(&Entry) -> Entry,
     ) -> Outcome {
-        let unknown = Entry::default();
-        let current = match self.entries.get(key) {
+        let current = match self.get(key) {
             Some(Stored::Sealed(_)) => {
                 return Outcome::Late(format!(
                     "event at {} restates a sealed (final) declaration",
                     format_minute(event)
                 ));
             }
-            Some(Stored::Live(entry)) => entry,
-            None => &unknown,
+            Some(Stored::Live(entry)) => *entry,
+            None => Entry::default(),
         };
-        let mut next = step(current);
-        if next == *current {
+        let mut next = step(&current);
+        if next == current {
             return Outcome::Unchanged;
         }
         if self.policy.is_late(
             horizon,
             event,
-            counted_minute(current),
+            counted_minute(&current),
             counted_minute(&next),
         ) {
             return Outcome::Late(format!(
@@ -249,7 +328,7 @@ impl PartitionState {
             ));
         }
         next.version = current.version + 1;
-        let before = self.effective(current).cloned();
+        let before = self.effective(&current).cloned();
         let after = self.effective(&next).cloned();
         self.put(key, Some(Stored::Live(Box::new(next))));
         if before == after {
@@ -272,7 +351,7 @@ impl PartitionState {
         at: Minute,
         horizon: Option<Minute>,
     ) -> Outcome {
-        if self.summaries.contains_key(id) {
+        if self.summary(id).is_some() {
             return Outcome::Unchanged;
         }
         if self.policy.is_late(horizon, at, None, None) {
@@ -283,12 +362,12 @@ impl PartitionState {
             ));
         }
         // Judge every listed inventory before changing anything.
-        let mut retract_keys: Vec<String> = Vec::new();
+        let mut retract: Vec<(String, Contribution)> = Vec::new();
         for invt_no in invt_nos {
-            let Some(key) = self.by_invt_no.get(invt_no) else {
+            let Some(key) = self.holder(invt_no) else {
                 continue;
             };
-            match self.entries.get(key) {
+            match self.get(&key) {
                 Some(Stored::Sealed(_)) => {
                     return Outcome::Late(format!(
                         "summary at {} retracts a sealed (final) inventory",
@@ -296,12 +375,12 @@ impl PartitionState {
                     ));
                 }
                 Some(Stored::Live(entry)) => {
-                    if self.effective(entry).is_none() {
+                    let Some(effective) = self.effective(&entry) else {
                         continue;
-                    }
+                    };
                     if self
                         .policy
-                        .is_late(horizon, at, counted_minute(entry), None)
+                        .is_late(horizon, at, counted_minute(&entry), None)
                     {
                         return Outcome::Late(format!(
                             "summary at {} retracts figures before the horizon {}",
@@ -309,20 +388,13 @@ impl PartitionState {
                             format_minute(horizon.unwrap_or_default())
                         ));
                     }
-                    if !retract_keys.contains(key) {
-                        retract_keys.push(key.clone());
+                    if !retract.iter().any(|(held, _)| *held == key) {
+                        retract.push((key, effective.clone()));
                     }
                 }
                 None => {}
             }
         }
-        let retract = retract_keys
-            .iter()
-            .filter_map(|key| match self.entries.get(key) {
-                Some(Stored::Live(entry)) => self.effective(entry).cloned(),
-                _ => None,
-            })
-            .collect();
         self.put_summary(
             id,
             Some(SummaryMark {
@@ -331,184 +403,50 @@ impl PartitionState {
             }),
         );
         Outcome::Changed {
-            retract,
+            retract: retract.into_iter().map(|(_, c)| c).collect(),
             add: Vec::new(),
         }
     }
 
-    /// Seals final entries, expires waiting receipts past the TTL and
-    /// forgets old markers and summaries, under `watermark`; at most `max`
-    /// changes, so one transaction stays small. Journaled like any event.
-    pub fn housekeeping(&mut self, watermark: Minute, max: usize) -> Swept {
-        let mut swept = Swept::default();
-        let mut changes: Vec<(String, Option<Stored>)> = Vec::new();
-        for (key, stored) in &self.entries {
-            if changes.len() >= max {
-                break;
-            }
-            match stored {
-                Stored::Sealed(sealed) => {
-                    if self.policy.forgets(watermark, sealed.last_event) {
-                        changes.push((key.clone(), None));
-                        swept.forgotten += 1;
-                    }
-                }
-                Stored::Live(entry) => {
-                    let minute = |at: &str| parse_minute(at).unwrap_or(Minute::MIN);
-                    let settled = entry.counted.is_some()
-                        || entry.withdrawn
-                        || entry
-                            .pending
-                            .as_ref()
-                            .is_some_and(|pending| !pending.in_trade_statistics);
-                    let last = minute(&entry.last_event_at);
-                    match self.policy.housekeeping(
-                        watermark,
-                        minute(&entry.first_event_at),
-                        last,
-                        entry.is_waiting(),
-                        settled,
-                    ) {
-                        Housekeeping::Keep => {}
-                        Housekeeping::Expire => {
-                            changes.push((key.clone(), None));
-                            swept.expired += 1;
-                        }
-                        Housekeeping::Seal => {
-                            let invt_nos =
-                                invt_nos(stored).into_iter().map(str::to_owned).collect();
-                            changes.push((
-                                key.clone(),
-                                Some(Stored::Sealed(Sealed {
-                                    last_event: last,
-                                    invt_nos,
-                                })),
-                            ));
-                            swept.sealed += 1;
-                        }
-                    }
-                }
-            }
-        }
-        for (key, stored) in changes {
-            self.put(&key, stored);
-        }
-        let old: Vec<String> = self
-            .summaries
-            .iter()
-            .filter(|(_, mark)| self.policy.forgets(watermark, mark.at))
-            .map(|(id, _)| id.clone())
-            .take(max)
-            .collect();
-        for id in old {
-            self.put_summary(&id, None);
-            swept.forgotten += 1;
-        }
-        swept
-    }
-
     /// Identities changed since the last commit, with their state now.
     pub fn dirty(&self) -> impl Iterator<Item = (&str, Option<&Stored>)> {
-        self.journal_entries
-            .keys()
-            .map(|key| (key.as_str(), self.entries.get(key)))
+        self.open
+            .entries
+            .iter()
+            .map(|(key, stored)| (key.as_str(), stored.as_ref()))
     }
 
     /// Summaries changed since the last commit, with their state now.
     pub fn dirty_summaries(&self) -> impl Iterator<Item = (&str, Option<&SummaryMark>)> {
-        self.journal_summaries
-            .keys()
-            .map(|id| (id.as_str(), self.summaries.get(id)))
+        self.open
+            .summaries
+            .iter()
+            .map(|(id, mark)| (id.as_str(), mark.as_ref()))
     }
 
-    /// The transaction committed: its changes stay.
+    /// The transaction committed: its changes go to the store.
     pub fn commit(&mut self) {
-        self.journal_entries.clear();
-        self.journal_summaries.clear();
+        let open = std::mem::take(&mut self.open);
+        let changes = Changes {
+            entries: open.entries.into_iter().collect(),
+            summaries: open.summaries.into_iter().collect(),
+            holders: open.holders.into_iter().collect(),
+            superseding: open.superseding.into_iter().collect(),
+        };
+        if !changes.is_empty() {
+            self.store.write(changes);
+        }
+        self.committed = self.counts;
     }
 
     /// The transaction aborted: back to the state at the last commit.
     pub fn rollback(&mut self) {
-        for (key, original) in std::mem::take(&mut self.journal_entries) {
-            self.put_unjournaled(&key, original);
-        }
-        for (id, original) in std::mem::take(&mut self.journal_summaries) {
-            self.put_summary_unjournaled(&id, original);
-        }
-    }
-
-    fn put(&mut self, key: &str, stored: Option<Stored>) {
-        let old = self.put_unjournaled(key, stored);
-        remember(&mut self.journal_entries, key, old);
-    }
-
-    /// Puts `stored` and keeps the inventory-number index in line; returns
-    /// what was there.
-    fn put_unjournaled(&mut self, key: &str, stored: Option<Stored>) -> Option<Stored> {
-        if let Some(stored) = &stored {
-            for invt_no in invt_nos(stored) {
-                self.by_invt_no.insert(invt_no.to_owned(), key.to_owned());
-            }
-        }
-        let old = match stored {
-            Some(stored) => self.entries.insert(key.to_owned(), stored),
-            None => self.entries.remove(key),
-        };
-        if let Some(old) = &old {
-            let now = self.entries.get(key);
-            for invt_no in invt_nos(old) {
-                let still_known = now.is_some_and(|now| invt_nos(now).contains(&invt_no));
-                if !still_known && self.by_invt_no.get(invt_no).map(String::as_str) == Some(key) {
-                    self.by_invt_no.remove(invt_no);
-                }
-            }
-        }
-        old
-    }
-
-    fn put_summary(&mut self, id: &str, mark: Option<SummaryMark>) {
-        let old = self.put_summary_unjournaled(id, mark);
-        remember(&mut self.journal_summaries, id, old);
-    }
-
-    /// Puts `mark` and keeps the superseded numbers in line; returns what
-    /// was there.
-    fn put_summary_unjournaled(
-        &mut self,
-        id: &str,
-        mark: Option<SummaryMark>,
-    ) -> Option<SummaryMark> {
-        if let Some(mark) = &mark {
-            for invt_no in &mark.invt_nos {
-                self.superseded
-                    .entry(invt_no.clone())
-                    .or_insert_with(|| id.to_owned());
-            }
-        }
-        let old = match mark {
-            Some(mark) => self.summaries.insert(id.to_owned(), mark),
-            None => self.summaries.remove(id),
-        };
-        if let Some(old) = &old {
-            let now = self.summaries.get(id);
-            for invt_no in &old.invt_nos {
-                let still_listed = now.is_some_and(|now| now.invt_nos.contains(invt_no));
-                if !still_listed && self.superseded.get(invt_no).map(String::as_str) == Some(id) {
-                    self.superseded.remove(invt_no);
-                }
-            }
-        }
-        old
+        self.open = Open::default();
+        self.counts = self.committed;
     }
 }
 
-/// Keeps the value a key had at the last commit, the first time the open
-/// transaction changes it.
-fn remember<T>(journal: &mut HashMap<String, Option<T>>, key: &str, original: Option<T>) {
-    if !journal.contains_key(key) {
-        journal.insert(key.to_owned(), original);
-    }
-}
-
+mod housekeeping;
+mod index;
 #[cfg(test)]
 mod tests;

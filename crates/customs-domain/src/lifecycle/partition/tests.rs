@@ -167,9 +167,77 @@ fn a_receipt_without_its_declaration_expires_after_the_ttl() {
         None,
     );
     assert_eq!(state.num_waiting(), 1);
+    // Housekeeping examines committed identities only.
+    let swept = state.housekeeping(at("2026-11-09T00:00:00"), 100);
+    assert_eq!(swept.expired, 0);
+    state.commit();
     let swept = state.housekeeping(at("2026-11-09T00:00:00"), 100);
     assert_eq!(swept.expired, 1);
-    assert_eq!(state.num_entries(), 0);
+    assert_eq!((state.num_entries(), state.num_waiting()), (0, 0));
+    state.commit();
+    assert_eq!(
+        state.get("g7"),
+        None,
+        "the expiry is committed to the store"
+    );
+}
+
+#[test]
+fn housekeeping_goes_round_the_partition_in_bounded_rounds() {
+    let mut state = PartitionState::default();
+    for n in 0..50 {
+        released(&mut state, n, 1, "2026-06-01T11:00:00");
+    }
+    state.commit();
+    let watermark = at("2026-07-20T00:00:00");
+    // At most 4 changes a round: every entry is sealed, 4 at a time.
+    let mut rounds = 0;
+    let mut sealed = 0;
+    while sealed < 50 {
+        let swept = state.housekeeping(watermark, 4);
+        assert!(swept.sealed <= 4, "{swept:?}");
+        sealed += swept.sealed;
+        state.commit();
+        rounds += 1;
+        assert!(rounds <= 13, "sealed {sealed} of 50 after {rounds} rounds");
+    }
+    assert_eq!(sealed, 50);
+    assert!((0..50).all(|n| matches!(state.get(&format!("g{n}")), Some(Stored::Sealed(_)))));
+    // A further pass finds nothing more to seal.
+    for _ in 0..3 {
+        assert_eq!(state.housekeeping(watermark, 4).sealed, 0);
+    }
+}
+
+#[test]
+fn counts_follow_commits_and_rollbacks() {
+    let mut state = PartitionState::default();
+    released(&mut state, 1, 100, "2026-11-18T11:00:00");
+    state.commit();
+    state.record_receipt(
+        &receipt("g2", 800, "2026-11-18T11:00:00"),
+        at("2026-11-18T11:00:00"),
+        None,
+    );
+    state.record_summary("S1", &["I-g1".to_owned()], at("2026-11-18T12:00:00"), None);
+    assert_eq!(
+        (
+            state.num_entries(),
+            state.num_waiting(),
+            state.num_summaries()
+        ),
+        (2, 1, 1)
+    );
+    state.rollback();
+    assert_eq!(
+        (
+            state.num_entries(),
+            state.num_waiting(),
+            state.num_summaries()
+        ),
+        (1, 0, 0)
+    );
+    assert_eq!(state.superseded_by("I-g1"), None);
 }
 
 #[derive(Debug, Clone)]
@@ -243,7 +311,7 @@ proptest! {
         committed += open;
         let effective: Decimal = (0..5)
             .filter_map(|n| match state.get(&format!("g{n}")) {
-                Some(Stored::Live(entry)) => state.effective(entry).map(|c| c.value_cny),
+                Some(Stored::Live(entry)) => state.effective(&entry).map(|c| c.value_cny),
                 _ => None,
             })
             .sum();
