@@ -27,7 +27,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-pub use config::{ApiConfig, Config, StatisticsConfig};
+pub use config::{ApiConfig, Config, StateConfig, StatisticsConfig};
 use customs_domain::CodeTables;
 use customs_kafka::stage::{Stage, StageTopics};
 use customs_kafka::{KafkaError, StageError};
