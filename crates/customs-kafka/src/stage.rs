@@ -150,6 +150,11 @@ pub trait Transform: Send + 'static {
 
     /// Partitions were taken away from this instance.
     fn revoked(&mut self, _partitions: &[(String, i32)]) {}
+
+    /// Partitions were given to this instance (after any revocation the
+    /// same `poll` delivered); no transaction is open. May take time, e.g.
+    /// to restore their state before their first record.
+    fn assigned(&mut self, _partitions: &[(String, i32)]) {}
 }
 
 /// Why a stage stopped.
@@ -369,6 +374,10 @@ impl Stage {
                         .any(|(t, p)| t == m.topic() && *p == m.partition())
                 });
                 transform.revoked(&revoked);
+            }
+            let assigned = consumer.context().take_assigned();
+            if !assigned.is_empty() {
+                transform.assigned(&assigned);
             }
         }
         batch

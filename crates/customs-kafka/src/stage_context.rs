@@ -3,8 +3,8 @@
 //!
 //! Inputs: rebalance callbacks and librdkafka statistics (every
 //! `statistics.interval.ms`, both delivered inside the stage's `poll`), and
-//! the offsets the stage commits in its transactions. Outputs: the list of
-//! partitions revoked since the loop last looked, and the gauge
+//! the offsets the stage commits in its transactions. Outputs: the lists of
+//! partitions revoked and assigned since the loop last looked, and the gauge
 //! `customs_<service>_consumer_lag_messages{partition}` of each partition
 //! this instance owns.
 //!
@@ -40,6 +40,9 @@ pub(crate) const DEFAULT_STATISTICS_INTERVAL_MS: &str = "1000";
 pub(crate) struct StageContext {
     service: &'static str,
     revoked: Mutex<Vec<(String, i32)>>,
+    /// Assigned since the loop last looked (an assignment revoked before
+    /// the loop saw it is dropped from here).
+    assigned: Mutex<Vec<(String, i32)>>,
     owned: Mutex<BTreeMap<(String, i32), Owned>>,
 }
 
@@ -57,6 +60,7 @@ impl StageContext {
         StageContext {
             service,
             revoked: Mutex::default(),
+            assigned: Mutex::default(),
             owned: Mutex::default(),
         }
     }
@@ -64,6 +68,11 @@ impl StageContext {
     /// Partitions revoked since the last call.
     pub(crate) fn take_revoked(&self) -> Vec<(String, i32)> {
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Partitions assigned since the last call and not revoked since.
+    pub(crate) fn take_assigned(&self) -> Vec<(String, i32)> {
+        std::mem::take(&mut *self.assigned.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Notes that the open batch holds records of a partition; the loop
@@ -153,10 +162,12 @@ impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut assigned = self.assigned.lock().unwrap_or_else(PoisonError::into_inner);
             let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
             for element in partitions.elements() {
                 let pair = (element.topic().to_owned(), element.partition());
                 owned.remove(&pair);
+                assigned.retain(|held| *held != pair);
                 self.lag_gauge(element.partition()).set(0.0);
                 revoked.push(pair);
             }
@@ -167,10 +178,11 @@ impl ConsumerContext for StageContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
             let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut assigned = self.assigned.lock().unwrap_or_else(PoisonError::into_inner);
             for element in partitions.elements() {
-                owned
-                    .entry((element.topic().to_owned(), element.partition()))
-                    .or_default();
+                let pair = (element.topic().to_owned(), element.partition());
+                owned.entry(pair.clone()).or_default();
+                assigned.push(pair);
             }
             tracing::info!(num_partitions = partitions.count(), "partitions assigned");
         }

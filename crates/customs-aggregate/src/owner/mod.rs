@@ -303,6 +303,15 @@ impl Owner {
         }
     }
 
+    /// The committed state this instance holds, over its owned partitions.
+    fn state_gauges(&self) {
+        let (entries, waiting) = self.shared.owned().values().fold((0, 0), |(e, w), state| {
+            (e + state.num_entries(), w + state.num_waiting())
+        });
+        metrics::gauge!("customs_aggregate_state_entries").set(entries as f64);
+        metrics::gauge!("customs_aggregate_lifecycle_waiting").set(waiting as f64);
+    }
+
     fn clear(&mut self) {
         self.deltas.clear();
         self.times.clear();
@@ -412,13 +421,10 @@ impl Transform for Owner {
     fn committed(&mut self) {
         let now = now_ms();
         let idle_ms = self.shared.statistics.idle_timeout.as_millis() as i64;
-        let (entries, waiting) = {
-            let mut owned = self.shared.owned();
-            owned.values_mut().for_each(PartitionState::commit);
-            owned.values().fold((0, 0), |(entries, waiting), state| {
-                (entries + state.num_entries(), waiting + state.num_waiting())
-            })
-        };
+        self.shared
+            .owned()
+            .values_mut()
+            .for_each(PartitionState::commit);
         {
             let mut view = self.shared.write();
             for (partition, key, value) in self.to_apply.drain(..) {
@@ -437,8 +443,7 @@ impl Transform for Owner {
                 metrics::gauge!("customs_aggregate_watermark_age_seconds").set(age);
             }
         }
-        metrics::gauge!("customs_aggregate_state_entries").set(entries as f64);
-        metrics::gauge!("customs_aggregate_lifecycle_waiting").set(waiting as f64);
+        self.state_gauges();
         self.snapshot_marks();
         self.shared.progress().records_committed += self.times.len() as u64;
         self.shared.changed();
@@ -467,11 +472,28 @@ impl Transform for Owner {
     }
 
     fn revoked(&mut self, partitions: &[(String, i32)]) {
-        let mut owned = self.shared.owned();
-        for (_, partition) in partitions {
-            owned.remove(partition);
-            self.housekeeping_due.retain(|p| p != partition);
+        {
+            let mut owned = self.shared.owned();
+            for (_, partition) in partitions {
+                owned.remove(partition);
+                self.housekeeping_due.retain(|p| p != partition);
+            }
         }
+        self.state_gauges();
+    }
+
+    /// Takes assigned partitions over at once, not at their first record:
+    /// `Explain` answers for them and their state is measured from then on.
+    fn assigned(&mut self, partitions: &[(String, i32)]) {
+        for (_, partition) in partitions {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            if !self.shared.owned().contains_key(partition) {
+                restore::partition(self, *partition);
+            }
+        }
+        self.state_gauges();
     }
 }
 
