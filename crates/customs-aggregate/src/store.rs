@@ -15,9 +15,9 @@
 //! Writes are not fsynced: a crash loses the cache, never a figure.
 //!
 //! Layout inside a keyspace: one tag byte, then the key's UTF-8 bytes —
-//! `d` identity → entry, `s` summary id → mark, `h` inventory number →
-//! holding identity, `x` inventory number → superseding summary. Values
-//! are postcard of the domain types behind a format byte.
+//! `d` identity → entry (the compact encoding of [`codec`]), `s` summary
+//! id → mark (postcard behind a format byte), `h` inventory number →
+//! holding identity, `x` inventory number → superseding summary (UTF-8).
 //!
 //! Guarantees: a store returns what was last written, every
 //! [`Changes`] is written as one batch, and scans are in key order. An I/O
@@ -36,7 +36,9 @@ use serde::de::DeserializeOwned;
 
 use crate::config::StateConfig;
 
-/// Format byte of the values.
+pub mod codec;
+
+/// Format byte of the summary marks.
 const FORMAT: u8 = 1;
 const ENTRY: u8 = b'd';
 const SUMMARY: u8 = b's';
@@ -105,6 +107,7 @@ impl Disk {
         Ok(DiskStore {
             db: self.db.clone(),
             keyspace,
+            dictionary: codec::Dictionary::default(),
         })
     }
 
@@ -118,6 +121,8 @@ impl Disk {
 pub struct DiskStore {
     db: Database,
     keyspace: Keyspace,
+    /// The entries' repeated strings; as long-lived as the keyspace.
+    dictionary: codec::Dictionary,
 }
 
 impl Drop for DiskStore {
@@ -155,6 +160,10 @@ fn fatal(what: &str, error: &dyn std::fmt::Display) -> ! {
 }
 
 impl DiskStore {
+    fn decode_entry(&self, name: &str, bytes: &[u8]) -> Stored {
+        codec::decode(name, bytes, &self.dictionary).unwrap_or_else(|e| fatal("decode", &e))
+    }
+
     fn get(&self, tag: u8, name: &str) -> Option<fjall::UserValue> {
         self.keyspace
             .get(key(tag, name))
@@ -166,11 +175,12 @@ impl DiskStore {
             .map(|value| String::from_utf8_lossy(&value).into_owned())
     }
 
-    fn after<T: DeserializeOwned>(
+    fn after<T>(
         &self,
         tag: u8,
         after: Option<&str>,
         max: usize,
+        decode: impl Fn(&str, &[u8]) -> T,
     ) -> Vec<(String, T)> {
         let start = match after {
             Some(after) => Bound::Excluded(key(tag, after)),
@@ -183,7 +193,8 @@ impl DiskStore {
             .map(|guard| {
                 let (name, value) = guard.into_inner().unwrap_or_else(|e| fatal("scan", &e));
                 let name = String::from_utf8_lossy(&name[1..]).into_owned();
-                (name, decode(&value))
+                let value = decode(&name, &value);
+                (name, value)
             })
             .collect()
     }
@@ -191,7 +202,8 @@ impl DiskStore {
 
 impl StateStore for DiskStore {
     fn entry(&self, name: &str) -> Option<Stored> {
-        self.get(ENTRY, name).map(|value| decode(&value))
+        self.get(ENTRY, name)
+            .map(|value| self.decode_entry(name, &value))
     }
 
     fn summary(&self, id: &str) -> Option<SummaryMark> {
@@ -208,13 +220,16 @@ impl StateStore for DiskStore {
 
     fn write(&mut self, changes: Changes) {
         let mut batch = self.db.batch();
-        let keyspace = &self.keyspace;
+        let (keyspace, dictionary) = (&self.keyspace, &mut self.dictionary);
         let mut put = |tag: u8, name: &str, value: Option<Vec<u8>>| match value {
             Some(value) => batch.insert(keyspace, key(tag, name), value),
             None => batch.remove(keyspace, key(tag, name)),
         };
         for (name, stored) in &changes.entries {
-            put(ENTRY, name, stored.as_ref().map(encode));
+            let value = stored
+                .as_ref()
+                .map(|stored| codec::encode(name, stored, dictionary));
+            put(ENTRY, name, value);
         }
         for (id, mark) in &changes.summaries {
             put(SUMMARY, id, mark.as_ref().map(encode));
@@ -237,11 +252,13 @@ impl StateStore for DiskStore {
     }
 
     fn entries_after(&self, after: Option<&str>, max: usize) -> Vec<(String, Stored)> {
-        self.after(ENTRY, after, max)
+        self.after(ENTRY, after, max, |name, bytes| {
+            self.decode_entry(name, bytes)
+        })
     }
 
     fn summaries_after(&self, after: Option<&str>, max: usize) -> Vec<(String, SummaryMark)> {
-        self.after(SUMMARY, after, max)
+        self.after(SUMMARY, after, max, |_, bytes| decode(bytes))
     }
 }
 
