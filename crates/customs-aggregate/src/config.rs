@@ -141,6 +141,15 @@ impl Config {
     /// Loads defaults → file → environment.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, customs_service::ConfigError> {
         let config: Config = customs_service::load(ENV_PREFIX, file)?;
+        config
+            .kafka
+            .validate()
+            .map_err(customs_service::ConfigError::Invalid)?;
+        if config.state.cache_mib == 0 || config.state.memtable_mib == 0 {
+            return Err(customs_service::ConfigError::Invalid(
+                "state.cache_mib and state.memtable_mib must be at least 1".to_owned(),
+            ));
+        }
         if config.api.tls_cert.is_some() != config.api.tls_key.is_some() {
             return Err(customs_service::ConfigError::Invalid(
                 "api.tls_cert and api.tls_key must be set together".to_owned(),

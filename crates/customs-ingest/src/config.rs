@@ -54,6 +54,10 @@ impl Config {
     /// Loads defaults → file → environment and checks cross-field rules.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, customs_service::ConfigError> {
         let config: Config = customs_service::load(ENV_PREFIX, file)?;
+        config
+            .kafka
+            .validate()
+            .map_err(customs_service::ConfigError::Invalid)?;
         if config.max_payload_bytes == 0 {
             return Err(customs_service::ConfigError::Invalid(
                 "max_payload_bytes must be positive".to_owned(),

@@ -69,6 +69,41 @@ impl KafkaConfig {
         }
     }
 
+    /// Settings that load but could not work: an empty batch (the loop
+    /// would spin without polling), no partitions, an empty id.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if self.bootstrap_servers.trim().is_empty() {
+            problems.push("kafka.bootstrap_servers is empty");
+        }
+        if self.group_id.trim().is_empty() {
+            problems.push("kafka.group_id is empty");
+        }
+        if self.transactional_id.trim().is_empty() {
+            problems.push("kafka.transactional_id is empty");
+        }
+        if self.max_batch_records == 0 {
+            problems.push("kafka.max_batch_records must be at least 1");
+        }
+        if self.commit_interval.is_zero() {
+            problems.push("kafka.commit_interval must be positive");
+        }
+        if self.session_timeout.is_zero() {
+            problems.push("kafka.session_timeout must be positive");
+        }
+        if self.topic_partitions < 1 {
+            problems.push("kafka.topic_partitions must be at least 1");
+        }
+        if self.topic_replication < 1 {
+            problems.push("kafka.topic_replication must be at least 1");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
     /// Base client config: bootstrap servers plus the extra properties.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -115,5 +150,30 @@ impl Default for TopicsConfig {
             stats: "customs.aggregate-stats.v1".to_owned(),
             late: "customs.late.v1".to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_with_every_reason() {
+        assert_eq!(KafkaConfig::for_service("ingest").validate(), Ok(()));
+        let broken = KafkaConfig {
+            max_batch_records: 0,
+            topic_partitions: 0,
+            ..KafkaConfig::for_service("ingest")
+        };
+        let error = broken.validate().unwrap_err();
+        assert!(error.contains("max_batch_records"), "{error}");
+        assert!(error.contains("topic_partitions"), "{error}");
+        // The default has no group or transactional id: a service must name them.
+        assert!(
+            KafkaConfig::default()
+                .validate()
+                .unwrap_err()
+                .contains("group_id")
+        );
     }
 }

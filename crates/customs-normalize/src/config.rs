@@ -40,9 +40,14 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Loads defaults → file → environment.
+    /// Loads defaults → file → environment and checks the Kafka settings.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, customs_service::ConfigError> {
-        customs_service::load(ENV_PREFIX, file)
+        let config: Config = customs_service::load(ENV_PREFIX, file)?;
+        config
+            .kafka
+            .validate()
+            .map_err(customs_service::ConfigError::Invalid)?;
+        Ok(config)
     }
 }
 
