@@ -1,8 +1,9 @@
 //! Owner state bench: live lifecycle entries written through the owner's
 //! own code path (`PartitionState` over the fjall store, committed in
 //! transactions of 2,000 events like the stage's batches), reporting at
-//! each checkpoint the bytes on disk per live entry, the process RSS, and
-//! the cost of the events and of a point read.
+//! each checkpoint the bytes on disk per live entry (journal included), the
+//! process RSS and how much of it is the block cache, and the cost of the
+//! events and of a point read.
 //!
 //! `cargo bench -p customs-aggregate --bench owner_state -- [N]` (default
 //! 2,000,000; checkpoints at 1/10, 1/5, 1/2 and all of N). The mix is the
@@ -57,9 +58,9 @@ fn main() {
         config.cache_mib, config.memtable_mib
     );
     println!(
-        "| live entries | disk bytes / entry | RSS MiB | µs per entry written | point read µs |"
+        "| live entries | disk bytes / entry | RSS MiB | of which block cache MiB | µs per entry written | point read µs |"
     );
-    println!("|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|");
     let started = Instant::now();
     let mut since = Instant::now();
     let mut written_since = 0;
@@ -95,9 +96,10 @@ fn main() {
             let read = point_read_us(&state, index + 1);
             let disk_bytes = disk.disk_space() as f64 / (index + 1) as f64;
             println!(
-                "| {} | {disk_bytes:.0} | {} | {per_entry:.1} | {read:.1} |",
+                "| {} | {disk_bytes:.0} | {} | {} | {per_entry:.1} | {read:.1} |",
                 index + 1,
                 rss_mib(),
+                disk.cache_used() >> 20,
             );
             since = Instant::now();
             written_since = 0;

@@ -111,6 +111,11 @@ impl Disk {
         })
     }
 
+    /// Bytes the block cache holds now (at most `state.cache_mib`).
+    pub fn cache_used(&self) -> u64 {
+        self.db.cache_size()
+    }
+
     /// Bytes on disk.
     pub fn disk_space(&self) -> u64 {
         self.db.disk_space().unwrap_or_default()
