@@ -7,6 +7,8 @@ use customs_domain::model::{MessageType, Receipt};
 use customs_domain::sample::sample_declarations;
 use customs_domain::{ClassifiedDeclaration, CodeTables, classify, value};
 
+use chrono::Datelike;
+
 use super::{Dictionary, decode, encode};
 
 fn classified() -> Vec<ClassifiedDeclaration> {
@@ -119,3 +121,35 @@ fn bytes_of_a_fixed_entry_are_pinned() {
 
 /// Format 2: a counted customs declaration (the first sample), 74 bytes.
 const GOLDEN: &str = "020000010000020001000102010301940b02c80102880e0101040105060701c80102940b02c80102010001080001008084b4ae0d00000001008084b4ae0d008084b4ae0d008084b4ae0d";
+
+#[test]
+fn times_agree_with_chrono_and_only_exact_ones_become_seconds() {
+    use chrono::{Duration, NaiveDate};
+    // Every day from 1900 to 2100 (leap years, century rules), at a varying time.
+    let mut day = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default();
+    let mut n = 0i64;
+    while day.year_ce().1 <= 2100 {
+        let at = day.and_hms_opt((n % 24) as u32, (n % 60) as u32, (n * 7 % 60) as u32);
+        let at = at.unwrap_or_default();
+        let text = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let seconds = super::seconds_of(&text);
+        assert_eq!(seconds, Some(at.and_utc().timestamp()), "{text}");
+        assert_eq!(
+            super::text_of(super::Time::Seconds(at.and_utc().timestamp())),
+            Ok(text)
+        );
+        day += Duration::days(1);
+        n += 1;
+    }
+    for text in [
+        "2026-02-29T10:00:00",
+        "2026-11-20T24:00:00",
+        "2026-11-20T10:00:00.125",
+        "2026-11-20 10:00:00",
+        "2026-13-01T00:00:00",
+        "+026-11-20T10:00:00",
+        "",
+    ] {
+        assert_eq!(super::seconds_of(text), None, "{text:?} stays text");
+    }
+}

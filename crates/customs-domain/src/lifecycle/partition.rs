@@ -25,7 +25,6 @@
 //!   round the partition in key order, so no round costs more as the state
 //!   grows.
 
-use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,13 +104,14 @@ pub struct PartitionState {
     cursors: (Option<String>, Option<String>),
 }
 
-/// The open transaction's changes; `None` deletes.
+/// The open transaction's changes; `None` deletes. (foldhash: keys are
+/// our own identities, read several times per event.)
 #[derive(Debug, Default)]
 struct Open {
-    entries: HashMap<String, Option<Stored>>,
-    summaries: HashMap<String, Option<SummaryMark>>,
-    holders: HashMap<String, Option<String>>,
-    superseding: HashMap<String, Option<String>>,
+    entries: foldhash::HashMap<String, Option<Stored>>,
+    summaries: foldhash::HashMap<String, Option<SummaryMark>>,
+    holders: foldhash::HashMap<String, Option<String>>,
+    superseding: foldhash::HashMap<String, Option<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -167,7 +167,7 @@ fn is_waiting(stored: &Stored) -> bool {
 
 /// The open value of `key`, else the committed one.
 fn read<T: Clone>(
-    open: &HashMap<String, Option<T>>,
+    open: &foldhash::HashMap<String, Option<T>>,
     key: &str,
     committed: impl FnOnce() -> Option<T>,
 ) -> Option<T> {
