@@ -78,7 +78,11 @@ impl Plan {
             }
             filters.push(Filter {
                 dimension,
-                values: filter.values.clone(),
+                values: filter
+                    .values
+                    .iter()
+                    .map(|value| filter_value(dimension, value))
+                    .collect(),
             });
         }
         let order_by = measure(request.order_by, &format!("{prefix}order_by"))?;
@@ -126,15 +130,18 @@ pub fn window(window: Option<&v1::Window>, field: &str) -> Result<Window, ApiErr
             }
         }),
         Kind::Day(text) => {
-            Window::Day(NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
                 ApiError::invalid(format!("{field}.day"), "expected a date like 2026-11-05")
-            })?)
+            })?;
+            Window::Day(in_years(date, format!("{field}.day"))?)
         }
-        Kind::Month(text) => Window::Month(
-            NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").map_err(|_| {
-                ApiError::invalid(format!("{field}.month"), "expected a month like 2026-11")
-            })?,
-        ),
+        Kind::Month(text) => {
+            let date =
+                NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").map_err(|_| {
+                    ApiError::invalid(format!("{field}.month"), "expected a month like 2026-11")
+                })?;
+            Window::Month(in_years(date, format!("{field}.month"))?)
+        }
         Kind::YearToDate(_) => Window::YearToDate,
         Kind::AllTime(_) => Window::AllTime,
         Kind::Range(range) => {
@@ -149,6 +156,47 @@ pub fn window(window: Option<&v1::Window>, field: &str) -> Result<Window, ApiErr
             Window::Range(from, to)
         }
     })
+}
+
+/// A filter value as the cells hold it, from what a user types: category
+/// and direction also in the spelling the API returns (`DIRECTION_EXPORT`,
+/// `TRADE_CATEGORY_GENERAL_TRADE`) and in any case, country and currency
+/// codes in any case.
+fn filter_value(dimension: Dimension, value: &str) -> String {
+    let value = value.trim();
+    let without = |prefix: &str| {
+        let upper = value.to_ascii_uppercase();
+        upper
+            .strip_prefix(prefix)
+            .unwrap_or(&upper)
+            .to_ascii_lowercase()
+    };
+    match dimension {
+        Dimension::Category => without("TRADE_CATEGORY_"),
+        Dimension::Direction => without("DIRECTION_"),
+        Dimension::PartnerCountry | Dimension::Currency => value.to_ascii_uppercase(),
+        _ => value.to_owned(),
+    }
+}
+
+/// Calendar windows (day, month) must lie in these years: beyond them the
+/// calendar arithmetic of a period's end has no date.
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+fn in_years(date: NaiveDate, field: String) -> Result<NaiveDate, ApiError> {
+    use chrono::Datelike;
+    if YEARS.contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!(
+                "the year must be between {} and {}",
+                YEARS.start(),
+                YEARS.end()
+            ),
+        ))
+    }
 }
 
 /// An RFC 3339 time on a whole minute.
@@ -252,6 +300,15 @@ mod tests {
             kind: Some(v1::window::Kind::Month("2026-13".into())),
         });
         assert_eq!(error(&bad), "window.month: expected a month like 2026-11");
+        // The last month chrono can represent: its end has no date (this
+        // reached an `expect` and answered INTERNAL).
+        bad.window = Some(v1::Window {
+            kind: Some(v1::window::Kind::Month("+262142-12".to_owned())),
+        });
+        assert_eq!(
+            error(&bad),
+            "window.month: the year must be between 1900 and 9999"
+        );
         bad.window = Some(v1::Window {
             kind: Some(v1::window::Kind::Range(v1::TimeRange {
                 from: "2026-11-05T00:00:30+08:00".into(),
@@ -281,5 +338,34 @@ mod tests {
         assert_eq!(plan.order_by, Some(Measure::ValueUsd));
         assert_eq!(plan.limit, 10);
         assert_eq!(plan.window, Window::AllTime);
+    }
+
+    #[test]
+    fn filter_values_are_taken_as_users_type_them() {
+        let mut typed = request();
+        let filter = |dimension: v1::Dimension, value: &str| v1::Filter {
+            dimension: dimension as i32,
+            values: vec![value.to_owned()],
+        };
+        typed.filters = vec![
+            // The spelling the API itself returns (this matched nothing).
+            filter(v1::Dimension::Direction, "DIRECTION_EXPORT"),
+            filter(v1::Dimension::Category, "TRADE_CATEGORY_GENERAL_TRADE"),
+            filter(v1::Dimension::Category, " Market_Procurement "),
+            filter(v1::Dimension::PartnerCountry, "usa"),
+            filter(v1::Dimension::CustomsOffice, "2201"),
+        ];
+        let plan = Plan::parse(&typed, "").unwrap_or_else(|e| panic!("{e}"));
+        let values: Vec<&str> = plan.filters.iter().map(|f| f.values[0].as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "export",
+                "general_trade",
+                "market_procurement",
+                "USA",
+                "2201"
+            ]
+        );
     }
 }

@@ -25,7 +25,6 @@
 //!   round the partition in key order, so no round costs more as the state
 //!   grows.
 
-
 use serde::{Deserialize, Serialize};
 
 use super::policy::Policy;
