@@ -212,6 +212,31 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
         let page = scrape_metrics(*port).await?;
         let absent = missing(&documented, service, &page);
         assert!(absent.is_empty(), "{service} does not export {absent:?}");
+        // Every exported family has its HELP text (promtool check metrics
+        // failed on all of them).
+        let text = customs_e2e::processes::metrics_page(*port).await?;
+        let families: BTreeSet<&str> = page
+            .keys()
+            .map(|series| metric_name(series))
+            .map(|name| {
+                ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| {
+                        name.strip_suffix(suffix)
+                            .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+                    })
+                    .unwrap_or(name)
+            })
+            .filter(|name| name.starts_with("customs_"))
+            .collect();
+        let without_help: Vec<&&str> = families
+            .iter()
+            .filter(|name| !text.contains(&format!("# HELP {name} ")))
+            .collect();
+        assert!(
+            without_help.is_empty(),
+            "{service}: no HELP for {without_help:?}"
+        );
         // Lag gauges exist for owned partitions only, labelled by number.
         let partitions: BTreeSet<&str> = page
             .keys()

@@ -83,19 +83,75 @@ pub fn init(config: &TelemetryConfig) -> Result<(), TelemetryError> {
     Ok(())
 }
 
-/// Serves the global metrics registry as Prometheus text on `addr`/metrics.
+/// Serves the global metrics registry as Prometheus text on `addr`/metrics,
+/// every documented family with its `# HELP` text.
 pub fn install_exporter(addr: SocketAddr) -> Result<(), TelemetryError> {
     PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)
         .map_err(|err| TelemetryError::Exporter(err.to_string()))?
         .install()
-        .map_err(|err| TelemetryError::Exporter(err.to_string()))
+        .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
+    describe_documented();
+    Ok(())
+}
+
+/// The metrics contract, `docs/metrics.md`: its table is the one place a
+/// family's meaning is written, for operators and for `# HELP`.
+const METRICS_DOC: &str = include_str!("../../../docs/metrics.md");
+
+/// The families of [`METRICS_DOC`]'s table: (name, type, meaning).
+pub fn documented_metrics() -> Vec<(&'static str, &'static str, String)> {
+    METRICS_DOC
+        .lines()
+        .filter_map(|line| {
+            // `\|` inside a cell is a literal bar (label value lists).
+            let line = line.replace("\\|", "\u{1}");
+            let mut cells = line.split('|').map(str::trim).skip(1);
+            let name = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+            let kind = cells.next()?;
+            let _labels = cells.next()?;
+            let meaning = cells.next()?.replace('\u{1}', "|");
+            let name = METRICS_DOC.match_indices(name).next()?.1;
+            let kind = ["counter", "gauge", "histogram"]
+                .into_iter()
+                .find(|known| *known == kind)?;
+            name.starts_with("customs_")
+                .then(|| (name, kind, meaning.replace('`', "")))
+        })
+        .collect()
+}
+
+/// Registers the `# HELP` text of every documented family with the global
+/// recorder (a family shows only once it has a series).
+fn describe_documented() {
+    for (name, kind, meaning) in documented_metrics() {
+        match kind {
+            "counter" => metrics::describe_counter!(name, meaning),
+            "gauge" => metrics::describe_gauge!(name, meaning),
+            _ => metrics::describe_histogram!(name, meaning),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_documented_family_has_a_type_and_a_meaning() {
+        let families = documented_metrics();
+        assert!(families.len() >= 40, "{}", families.len());
+        for (name, _, meaning) in &families {
+            assert!(!meaning.is_empty(), "{name} has no meaning");
+            assert!(!meaning.contains('\u{1}'), "{name}: {meaning}");
+        }
+        let produced = families
+            .iter()
+            .find(|(name, _, _)| *name == "customs_ingest_messages_produced_total")
+            .map(|(_, kind, _)| *kind);
+        assert_eq!(produced, Some("counter"));
+    }
 
     #[test]
     fn seconds_buckets_increase_and_keep_the_slo_bound() {
