@@ -190,6 +190,41 @@ pub struct CodeTables {
 }
 
 /// The table files: name and embedded content.
+/// A configured directory must exist, hold at least one table, and no
+/// `.csv` file of another name (a misnamed table would otherwise be
+/// ignored without a word, and the embedded one used in its place).
+fn check_dir(dir: &Path) -> Result<(), TableError> {
+    let error = |message: String| TableError {
+        table: "directory",
+        message,
+    };
+    let entries =
+        std::fs::read_dir(dir).map_err(|err| error(format!("{}: {err}", dir.display())))?;
+    let known: Vec<&str> = CodeTables::table_names().collect();
+    let mut found = 0;
+    for entry in entries {
+        let entry = entry.map_err(|err| error(format!("{}: {err}", dir.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if known.contains(&name.as_str()) {
+            found += 1;
+        } else if name.ends_with(".csv") {
+            return Err(error(format!(
+                "{}: {name} is not a code table (known: {})",
+                dir.display(),
+                known.join(", ")
+            )));
+        }
+    }
+    if found == 0 {
+        return Err(error(format!(
+            "{} holds none of the code tables ({})",
+            dir.display(),
+            known.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 const TABLES: [(&str, &str); 9] = [
     ("currencies.csv", include_str!("../data/currencies.csv")),
     ("countries.csv", include_str!("../data/countries.csv")),
@@ -232,6 +267,7 @@ impl CodeTables {
     /// The tables in `dir` where a file of the same name exists there, the
     /// embedded ones otherwise.
     pub fn load(dir: &Path) -> Result<Self, TableError> {
+        check_dir(dir)?;
         Self::from_texts(|name| {
             let path = dir.join(name);
             if !path.is_file() {
@@ -244,6 +280,11 @@ impl CodeTables {
                     message: format!("{}: {err}", path.display()),
                 })
         })
+    }
+
+    /// The names of the table files a directory may hold.
+    pub fn table_names() -> impl Iterator<Item = &'static str> {
+        TABLES.iter().map(|(name, _)| *name)
     }
 
     /// [`CodeTables::load`] from `dir` when one is configured, else the embedded tables.
@@ -470,6 +511,25 @@ mod tests {
             tables.country("502"),
             Some("USA"),
             "other tables stay embedded"
+        );
+    }
+
+    #[test]
+    fn a_missing_empty_or_misnamed_directory_is_an_error_not_the_embedded_tables() {
+        let base = std::env::temp_dir().join(format!("customs-codes-bad-{}", std::process::id()));
+        let error = |dir: &Path| match CodeTables::load(dir) {
+            Ok(_) => panic!("{} loaded", dir.display()),
+            Err(error) => error.to_string(),
+        };
+        assert!(error(&base.join("nonexistent")).contains("nonexistent"));
+        std::fs::create_dir_all(&base).expect("temp dir");
+        assert!(error(&base).contains("holds none of the code tables"));
+        std::fs::write(base.join("currency.csv"), "numeric,alpha\n").expect("write");
+        let misnamed = error(&base);
+        std::fs::remove_dir_all(&base).ok();
+        assert!(
+            misnamed.contains("currency.csv is not a code table"),
+            "{misnamed}"
         );
     }
 }
