@@ -85,6 +85,9 @@ pub async fn run_with_listener(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let topics = config.topics.clone();
+    if !customs_kafka::admin::await_reachable(&config.kafka, &shutdown).await {
+        return Ok(());
+    }
     if config.create_topics {
         customs_kafka::admin::ensure_compacted_topics(
             &config.kafka,

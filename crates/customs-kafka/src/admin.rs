@@ -1,6 +1,9 @@
-//! Idempotent topic creation.
+//! Idempotent topic creation, and waiting for a reachable broker at start.
 
 use std::time::Duration;
+
+use rdkafka::consumer::BaseConsumer;
+use tokio_util::sync::CancellationToken;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::KafkaError;
@@ -54,4 +57,64 @@ async fn create(
         }
     }
     Ok(())
+}
+
+/// How long one reachability probe waits for metadata.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest pause between probes.
+const MAX_PROBE_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Waits until a broker of `config` answers a metadata request, saying so
+/// in the log: an error naming the bootstrap servers within
+/// [`PROBE_TIMEOUT`] of a failed probe, then retries with a backoff doubling
+/// to [`MAX_PROBE_BACKOFF`]. Returns `false` when `shutdown` came first (at
+/// once while pausing, within one probe's timeout while probing), so that
+/// a SIGTERM during start-up is honoured in seconds.
+pub async fn await_reachable(config: &KafkaConfig, shutdown: &CancellationToken) -> bool {
+    let mut backoff = Duration::from_secs(1);
+    let mut failures = 0u32;
+    loop {
+        let probe_config = config.clone();
+        let probe = tokio::task::spawn_blocking(move || probe(&probe_config));
+        let outcome = tokio::select! {
+            joined = probe => joined.unwrap_or_else(|e| Err(e.to_string())),
+            () = shutdown.cancelled() => return false,
+        };
+        match outcome {
+            Ok(brokers) => {
+                if failures > 0 {
+                    tracing::info!(bootstrap = %config.bootstrap_servers, brokers, failures, "Kafka reachable now");
+                }
+                return true;
+            }
+            Err(error) => {
+                failures += 1;
+                tracing::error!(
+                    bootstrap = %config.bootstrap_servers,
+                    %error,
+                    retry_in_s = backoff.as_secs(),
+                    failures,
+                    "cannot reach Kafka; check kafka.bootstrap_servers and the network"
+                );
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => return false,
+        }
+        backoff = (backoff * 2).min(MAX_PROBE_BACKOFF);
+    }
+}
+
+/// One metadata request; the number of brokers it named.
+fn probe(config: &KafkaConfig) -> Result<usize, String> {
+    use rdkafka::consumer::Consumer;
+    let consumer: BaseConsumer<Logging> = config
+        .client_config()
+        .create_with_context(Logging)
+        .map_err(|e| e.to_string())?;
+    let metadata = consumer
+        .fetch_metadata(None, PROBE_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    Ok(metadata.brokers().len())
 }

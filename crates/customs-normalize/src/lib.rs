@@ -50,11 +50,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             dead_letter: topics.dead_letter.clone(),
         },
     );
+    // Code tables first: a bad table is a configuration error, found
+    // before anything waits for Kafka.
+    let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
+        .map_err(Error::CodeTables)?;
+    if !customs_kafka::admin::await_reachable(&config.kafka, &shutdown).await {
+        return Ok(());
+    }
     if config.create_topics {
         stage.ensure_topics().await?;
     }
-    let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
-        .map_err(Error::CodeTables)?;
     let broadcast = {
         let kafka = config.kafka.clone();
         let topic = topics.classified.clone();
