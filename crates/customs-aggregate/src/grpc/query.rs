@@ -32,7 +32,11 @@ pub fn answer(state: &Shared, plan: &Plan) -> Result<v1::QueryResponse, ApiError
     let query = Query {
         range: (0, 0),
         group_by: plan.group_by.clone(),
-        filters: plan.filters.clone(),
+        filters: plan
+            .filters
+            .iter()
+            .map(|filter| filter.resolved(&state.tables))
+            .collect(),
     };
     if let Some(range) = plan.window.resolve(watermark) {
         if let Window::Range(from, to) = plan.window {

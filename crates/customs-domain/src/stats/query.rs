@@ -526,6 +526,7 @@ fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> V
 
 #[cfg(test)]
 pub(crate) mod distinct_tests;
+mod resolve;
 
 #[cfg(test)]
 mod tests {
