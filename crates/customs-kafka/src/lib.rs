@@ -22,6 +22,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod reader;
 pub mod stage;
+mod stage_consumer;
 mod stage_context;
 mod stage_metrics;
 mod stage_txn;

@@ -21,6 +21,9 @@
 //! - a retriable commit error retries the commit;
 //! - a fatal error (e.g. fenced by a newer instance with the same
 //!   transactional id) ends the loop with [`StageError::Fatal`];
+//! - a fatal *consumer* error (seen after a broker restart: the static
+//!   member fenced, `FencedInstanceId`) drops the batch being collected and
+//!   creates a new consumer, a bounded number of times (`stage_consumer`);
 //! - a rebalance can only happen inside `poll`, and `poll` is only called
 //!   while no transaction is open: records of revoked partitions collected
 //!   for the next batch are dropped uncommitted, and their new owner reads
@@ -44,7 +47,8 @@ use tokio_util::sync::CancellationToken;
 use crate::client_log::Logging;
 use crate::config::KafkaConfig;
 use crate::dead_letter;
-use crate::stage_context::{DEFAULT_STATISTICS_INTERVAL_MS, LeavingConsumer, StageContext};
+use crate::stage_consumer;
+use crate::stage_context::StageContext;
 use crate::stage_metrics::{BatchTally, StageMetrics};
 use crate::stage_txn::{
     await_deliveries, commit_with_retries, is_fatal, next_offsets, send, send_to,
@@ -234,29 +238,9 @@ impl Stage {
         shutdown: &CancellationToken,
     ) -> Result<(), StageError> {
         let metrics = StageMetrics::new(self.service);
-        let mut consumer_config = self.config.client_config();
-        if consumer_config.get("statistics.interval.ms").is_none() {
-            // Statistics feed the consumer lag gauge (see `stage_context`).
-            consumer_config.set("statistics.interval.ms", DEFAULT_STATISTICS_INTERVAL_MS);
-        }
-        let consumer: BaseConsumer<StageContext> = consumer_config
-            .set("group.id", &self.config.group_id)
-            // Static membership (KIP-345): a restarted instance takes its
-            // partitions back at once instead of waiting out a rebalance.
-            .set("group.instance.id", &self.config.transactional_id)
-            .set(
-                "session.timeout.ms",
-                self.config.session_timeout.as_millis().to_string(),
-            )
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
-            .create_with_context(StageContext::new(self.service))
+        let mut consumer = stage_consumer::create(self.service, &self.config, &self.topics.input)
             .map_err(StageError::Setup)?;
-        let consumer = LeavingConsumer(consumer);
-        consumer
-            .subscribe(&[&self.topics.input])
-            .map_err(StageError::Setup)?;
+        let mut recreations = stage_consumer::Recreations::default();
         let mut producer_config = self.config.client_config();
         // Back-to-back transactions: the coordinator answers the next
         // transaction's AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until
@@ -284,7 +268,26 @@ impl Stage {
 
         let mut consecutive_aborts = 0;
         while !shutdown.is_cancelled() {
-            let batch = self.collect_batch(&consumer, shutdown, &mut transform);
+            let batch = match self.collect_batch(&consumer, shutdown, &mut transform) {
+                Ok(batch) => batch,
+                Err(fatal) => {
+                    if !recreations.allow() {
+                        tracing::error!(service = self.service, error = %fatal, "the consumer failed fatally again; stopping");
+                        return Err(StageError::Fatal(fatal));
+                    }
+                    tracing::error!(
+                        service = self.service,
+                        error = %fatal,
+                        "the consumer failed fatally; creating a new one (its partitions are read again from the committed offsets)"
+                    );
+                    transform.revoked(&consumer.context().owned_partitions());
+                    drop(consumer);
+                    consumer =
+                        stage_consumer::create(self.service, &self.config, &self.topics.input)
+                            .map_err(StageError::Setup)?;
+                    continue;
+                }
+            };
             if batch.is_empty() {
                 continue;
             }
@@ -330,7 +333,7 @@ impl Stage {
         consumer: &BaseConsumer<StageContext>,
         shutdown: &CancellationToken,
         transform: &mut impl Transform,
-    ) -> Vec<OwnedMessage> {
+    ) -> Result<Vec<OwnedMessage>, KafkaError> {
         // Set by the first record.
         let mut deadline: Option<Instant> = None;
         let mut batch = Vec::new();
@@ -361,6 +364,7 @@ impl Stage {
                     }
                     batch.push(message.detach());
                 }
+                Some(Err(err @ KafkaError::MessageConsumptionFatal(_))) => return Err(err),
                 Some(Err(err)) => crate::client_log::consumer_error(self.service, &err),
                 // Input paused for the linger: commit what there is.
                 None if deadline.is_some() => break,
@@ -380,7 +384,7 @@ impl Stage {
                 transform.assigned(&assigned);
             }
         }
-        batch
+        Ok(batch)
     }
 
     /// The input record's original bytes and key to `topic`, with the

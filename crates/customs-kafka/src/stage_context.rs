@@ -70,6 +70,12 @@ impl StageContext {
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The partitions this consumer owns now.
+    pub(crate) fn owned_partitions(&self) -> Vec<(String, i32)> {
+        let owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
+        owned.keys().cloned().collect()
+    }
+
     /// Partitions assigned since the last call and not revoked since.
     pub(crate) fn take_assigned(&self) -> Vec<(String, i32)> {
         std::mem::take(&mut *self.assigned.lock().unwrap_or_else(PoisonError::into_inner))
