@@ -17,8 +17,8 @@ use anyhow::{Context, ensure};
 use customs_aggregate::changelog::encode_entry;
 use customs_domain::lifecycle::Entry;
 use customs_domain::lifecycle::partition::Stored;
-use customs_domain::sample::sample_declarations;
-use customs_domain::{ClassifiedDeclaration, CodeTables, classify, value};
+use customs_domain::sample::sample_classified;
+use customs_domain::{ClassifiedDeclaration, CodeTables};
 use customs_e2e::{broker, service_kafka, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
@@ -45,17 +45,8 @@ async fn main() -> anyhow::Result<()> {
     customs_kafka::admin::ensure_topics(&kafka, &[&topics.classified]).await?;
 
     let tables = CodeTables::embedded();
-    let templates: Vec<ClassifiedDeclaration> = sample_declarations(50)
+    let templates: Vec<ClassifiedDeclaration> = sample_classified(50, &tables)
         .into_iter()
-        .filter_map(|declaration| {
-            let classification = classify(&declaration, &tables).ok()?;
-            let valuation = value(&declaration, &tables).ok()?;
-            Some(ClassifiedDeclaration {
-                declaration,
-                classification,
-                valuation,
-            })
-        })
         .filter(|c| c.classification.in_trade_statistics)
         .collect();
     ensure!(!templates.is_empty(), "no sample declaration counts");

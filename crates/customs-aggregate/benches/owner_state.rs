@@ -17,9 +17,9 @@ use customs_aggregate::store::Disk;
 use customs_domain::lifecycle::partition::PartitionState;
 use customs_domain::lifecycle::policy::Policy;
 use customs_domain::model::{MessageType, Receipt};
-use customs_domain::sample::sample_declarations;
+use customs_domain::sample::sample_classified;
 use customs_domain::stats::time::parse_minute;
-use customs_domain::{ClassifiedDeclaration, CodeTables, classify, value};
+use customs_domain::{ClassifiedDeclaration, CodeTables};
 
 /// Events per transaction.
 const BATCH: usize = 2_000;
@@ -31,15 +31,8 @@ fn main() {
         .and_then(|arg| arg.parse().ok())
         .unwrap_or(2_000_000);
     let tables = CodeTables::embedded();
-    let templates: Vec<ClassifiedDeclaration> = sample_declarations(50)
+    let templates: Vec<ClassifiedDeclaration> = sample_classified(50, &tables)
         .into_iter()
-        .filter_map(|declaration| {
-            Some(ClassifiedDeclaration {
-                classification: classify(&declaration, &tables).ok()?,
-                valuation: value(&declaration, &tables).ok()?,
-                declaration,
-            })
-        })
         .filter(|c| c.classification.in_trade_statistics)
         .collect();
     assert!(!templates.is_empty(), "no sample declaration counts");

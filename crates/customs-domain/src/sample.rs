@@ -7,7 +7,10 @@
 
 use rust_decimal::Decimal;
 
+use crate::classify::{ClassifiedDeclaration, classify};
+use crate::codes::CodeTables;
 use crate::model::{AppType, Declaration, Direction, Item, MessageType, Money};
+use crate::valuation::value;
 use crate::reject::RejectReason;
 
 /// (supervision mode, direction) pairs in feed order; one cycle is 20 rows.
@@ -49,6 +52,21 @@ const COMMODITIES: &[&str] = &[
 /// `count` valid declarations with distinct 18-digit EntryIds.
 pub fn sample_declarations(count: usize) -> Vec<Declaration> {
     (0..count).map(sample_declaration).collect()
+}
+
+/// The first `count` sample declarations as normalize would publish them:
+/// those that classify and value under `tables`, with both.
+pub fn sample_classified(count: usize, tables: &CodeTables) -> Vec<ClassifiedDeclaration> {
+    sample_declarations(count)
+        .into_iter()
+        .filter_map(|declaration| {
+            Some(ClassifiedDeclaration {
+                classification: classify(&declaration, tables).ok()?,
+                valuation: value(&declaration, tables).ok()?,
+                declaration,
+            })
+        })
+        .collect()
 }
 
 fn sample_declaration(index: usize) -> Declaration {

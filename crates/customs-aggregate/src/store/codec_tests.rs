@@ -4,25 +4,15 @@
 use customs_domain::lifecycle::partition::{Sealed, Stored};
 use customs_domain::lifecycle::{Entry, lifecycle_key};
 use customs_domain::model::{MessageType, Receipt};
-use customs_domain::sample::sample_declarations;
-use customs_domain::{ClassifiedDeclaration, CodeTables, classify, value};
+use customs_domain::sample::sample_classified;
+use customs_domain::{ClassifiedDeclaration, CodeTables};
 
 use chrono::Datelike;
 
 use super::{Dictionary, decode, encode};
 
 fn classified() -> Vec<ClassifiedDeclaration> {
-    let tables = CodeTables::embedded();
-    sample_declarations(200)
-        .into_iter()
-        .filter_map(|declaration| {
-            Some(ClassifiedDeclaration {
-                classification: classify(&declaration, &tables).ok()?,
-                valuation: value(&declaration, &tables).ok()?,
-                declaration,
-            })
-        })
-        .collect()
+    sample_classified(200, &CodeTables::embedded())
 }
 
 fn release(guid: &str, at: &str) -> Receipt {
