@@ -300,24 +300,26 @@ impl PartitionState {
         horizon: Option<Minute>,
         step: impl FnOnce(&Entry) -> Entry,
     ) -> Outcome {
-        let current = match self.get(key) {
+        let old = self.get(key);
+        let unknown = Entry::default();
+        let current = match &old {
             Some(Stored::Sealed(_)) => {
                 return Outcome::Late(format!(
                     "event at {} restates a sealed (final) declaration",
                     format_minute(event)
                 ));
             }
-            Some(Stored::Live(entry)) => *entry,
-            None => Entry::default(),
+            Some(Stored::Live(entry)) => entry.as_ref(),
+            None => &unknown,
         };
-        let mut next = step(&current);
-        if next == current {
+        let mut next = step(current);
+        if next == *current {
             return Outcome::Unchanged;
         }
         if self.policy.is_late(
             horizon,
             event,
-            counted_minute(&current),
+            counted_minute(current),
             counted_minute(&next),
         ) {
             return Outcome::Late(format!(
@@ -327,9 +329,9 @@ impl PartitionState {
             ));
         }
         next.version = current.version + 1;
-        let before = self.effective(&current).cloned();
+        let before = self.effective(current).cloned();
         let after = self.effective(&next).cloned();
-        self.put(key, Some(Stored::Live(Box::new(next))));
+        self.replace(key, old, Some(Stored::Live(Box::new(next))));
         if before == after {
             return Outcome::Changed {
                 retract: Vec::new(),

@@ -19,6 +19,12 @@ impl PartitionState {
     /// Puts `stored` and keeps the inventory-number index in line.
     pub(super) fn put(&mut self, key: &str, stored: Option<Stored>) {
         let old = self.get(key);
+        self.replace(key, old, stored);
+    }
+
+    /// [`PartitionState::put`] for a caller that has just read `old`, the
+    /// state of `key` now (no second read of the store).
+    pub(super) fn replace(&mut self, key: &str, old: Option<Stored>, stored: Option<Stored>) {
         self.count(old.as_ref(), -1);
         self.count(stored.as_ref(), 1);
         if let Some(stored) = &stored {
