@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use crate::classify::{ClassifiedDeclaration, classify};
 use crate::codes::CodeTables;
 use crate::model::{AppType, Declaration, Direction, Item, MessageType, Money};
-use crate::valuation::value;
 use crate::reject::RejectReason;
+use crate::valuation::value;
 
 /// (supervision mode, direction) pairs in feed order; one cycle is 20 rows.
 const MIX: &[(&str, Direction)] = &[

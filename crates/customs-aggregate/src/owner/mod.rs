@@ -303,6 +303,18 @@ impl Owner {
         }
     }
 
+    /// Restores each of `partitions` not held yet (until shutdown).
+    fn take_over(&mut self, partitions: &[(String, i32)]) {
+        for (_, partition) in partitions {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            if !self.shared.owned().contains_key(partition) {
+                restore::partition(self, *partition);
+            }
+        }
+    }
+
     /// The committed state this instance holds, over its owned partitions.
     fn state_gauges(&self) {
         let (entries, waiting) = self.shared.owned().values().fold((0, 0), |(e, w), state| {
@@ -404,11 +416,7 @@ impl Transform for Owner {
         while !self.shared.wait_restored(Duration::from_millis(200))
             && !self.shutdown.is_cancelled()
         {}
-        for (_, partition) in partitions {
-            if !self.shared.owned().contains_key(partition) {
-                restore::partition(self, *partition);
-            }
-        }
+        self.take_over(partitions);
         // After any restore: lateness is judged against the restored
         // watermarks, never against an empty view.
         self.snapshot_marks();
@@ -485,14 +493,7 @@ impl Transform for Owner {
     /// Takes assigned partitions over at once, not at their first record:
     /// `Explain` answers for them and their state is measured from then on.
     fn assigned(&mut self, partitions: &[(String, i32)]) {
-        for (_, partition) in partitions {
-            if self.shutdown.is_cancelled() {
-                return;
-            }
-            if !self.shared.owned().contains_key(partition) {
-                restore::partition(self, *partition);
-            }
-        }
+        self.take_over(partitions);
         self.state_gauges();
     }
 }
