@@ -2,16 +2,22 @@
 //! statistics in the view, both as the previous owner committed them.
 //!
 //! The changelog partition is read (read-committed) from its start to the
-//! end offset it had when the restore began, into a new store on disk
+//! *high watermark* it had when the restore began, into a new store on disk
 //! (committed every [`RESTORE_BATCH`] records, so memory holds one batch,
-//! not the partition); the view must also have read
-//! the statistics partition to its end. By then the previous owner's last
-//! transaction is settled (KIP-447: its offsets commit together with its
-//! changelog and statistics records, or none of them does), so the new
-//! owner continues from exactly the committed state. Only then is the
-//! partition entered among the owned ones: from that moment the statistics
-//! reader leaves that partition's records to the owner, which applies its
-//! own at commit.
+//! not the partition); the view must also have read the statistics
+//! partition to its high watermark. The previous owner ended its last
+//! transaction before it gave the partition up, so every record of that
+//! transaction is below those high watermarks; but its commit markers are
+//! written after the commit returns, and a read-committed end offset (the
+//! last stable offset) can still stop before them. Reading to the high
+//! watermark instead waits until the markers are there, so the changelog,
+//! the statistics and the group's committed offsets (fetched as stable
+//! offsets, KIP-447) all hold the same last transaction, and the new owner
+//! continues from exactly the committed state. An open transaction of an
+//! owner that died is waited out until the broker aborts it
+//! (`transaction.timeout.ms`). Only then is the partition entered among the
+//! owned ones: from that moment the statistics reader leaves that
+//! partition's records to the owner, which applies its own at commit.
 //!
 //! The restore blocks the owner loop (not its consumer's group membership:
 //! librdkafka's background thread keeps heartbeating); a restore longer
@@ -35,24 +41,20 @@ const RESTORE_BATCH: usize = 10_000;
 /// Restores `partition` into the owner's state; returns early on shutdown.
 pub(super) fn partition(owner: &mut Owner, partition: i32) {
     let started = Instant::now();
-    let consumer: BaseConsumer<Logging> = match owner
-        .kafka
-        .client_config()
-        .set("group.id", format!("{}-restore", owner.kafka.group_id))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create_with_context(Logging)
-    {
-        Ok(consumer) => consumer,
-        Err(error) => {
-            tracing::error!(partition, %error, "cannot create the restore consumer");
-            return;
-        }
-    };
-    let Some(state) = read_changelog(owner, &consumer, partition) else {
+    let (Some(consumer), Some(probe)) = (
+        client(owner, "read_committed"),
+        client(owner, "read_uncommitted"),
+    ) else {
         return;
     };
-    let Some(end) = end_offset(owner, &consumer, &owner.topics.stats, partition) else {
+    // Both ends first: they hold every record the previous owner wrote.
+    let Some(changelog_end) = end_offset(owner, &probe, &owner.topics.changelog, partition) else {
+        return;
+    };
+    let Some(end) = end_offset(owner, &probe, &owner.topics.stats, partition) else {
+        return;
+    };
+    let Some(state) = read_changelog(owner, &consumer, partition, changelog_end) else {
         return;
     };
     let mut report = Stalled::new();
@@ -83,6 +85,22 @@ pub(super) fn partition(owner: &mut Owner, partition: i32) {
     );
 }
 
+/// A consumer for the restore, reading with `isolation` ("read_committed"
+/// to read, "read_uncommitted" to learn high watermarks).
+fn client(owner: &Owner, isolation: &str) -> Option<BaseConsumer<Logging>> {
+    owner
+        .kafka
+        .client_config()
+        .set("group.id", format!("{}-restore", owner.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create_with_context(Logging)
+        .inspect_err(|error| tracing::error!(%error, "cannot create the restore consumer"))
+        .ok()
+}
+
+/// The end offset of `topic`'s `partition` as `consumer` sees it: the high
+/// watermark for a read-uncommitted one.
 fn end_offset(
     owner: &Owner,
     consumer: &BaseConsumer<Logging>,
@@ -101,10 +119,12 @@ fn end_offset(
     }
 }
 
+/// Reads the changelog partition up to `end`, an offset it had reached.
 fn read_changelog(
     owner: &Owner,
     consumer: &BaseConsumer<Logging>,
     partition: i32,
+    end: i64,
 ) -> Option<PartitionState> {
     let topic = &owner.topics.changelog;
     let store = match owner.disk.partition(partition) {
@@ -116,7 +136,6 @@ fn read_changelog(
         }
     };
     let mut state = PartitionState::with_store(owner.policy, Box::new(store));
-    let end = end_offset(owner, consumer, topic, partition)?;
     if end == 0 {
         return Some(state);
     }
@@ -136,7 +155,7 @@ fn read_changelog(
                 partition,
                 position,
                 end,
-                "changelog restore is slow or stalled"
+                "changelog restore is slow or stalled (a transaction still open there holds it until the transaction ends)"
             );
         }
         if state.num_open() >= RESTORE_BATCH {

@@ -1,0 +1,145 @@
+//! Taking a partition over while the previous owner's last transaction is
+//! not settled yet, on the real broker.
+//!
+//! A previous owner ends its last transaction before it gives a partition
+//! up, but the broker writes the commit markers after the commit returns:
+//! for a moment the changelog's read-committed end (the last stable offset)
+//! stops before records that are already committed. A new owner that
+//! restored only to that end would miss them while the group's committed
+//! offsets (stable, KIP-447) already skip their input, and its figures
+//! would go wrong from then on (seen as an over-count in `scale_out`).
+//!
+//! The test holds that moment open: a transactional producer writes a
+//! lifecycle entry to the changelog and does not commit yet; an aggregate
+//! starts and is assigned the partition. The entry must not be served while
+//! its transaction is open, and must be served once it commits: the
+//! take-over waited for the transaction to end instead of restoring
+//! without it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use customs_aggregate::changelog::encode_entry;
+use customs_domain::CodeTables;
+use customs_domain::lifecycle::Entry;
+use customs_domain::lifecycle::partition::Stored;
+use customs_domain::sample::sample_classified;
+use customs_e2e::{broker, service_kafka, unique_topics};
+use customs_proto::v1;
+use customs_proto::v1::stats_service_client::StatsServiceClient;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+const ID: &str = "TAKEOVER-OPEN-TXN";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyhow::Result<()> {
+    let bootstrap = broker()?;
+    let topics = unique_topics("takeover");
+    let mut kafka = service_kafka(&bootstrap, "takeover", "aggregate");
+    kafka.topic_partitions = 1;
+    customs_kafka::admin::ensure_compacted_topics(&kafka, &[&topics.changelog, &topics.stats])
+        .await?;
+    customs_kafka::admin::ensure_topics(&kafka, &[&topics.classified]).await?;
+
+    // The previous owner's last transaction: written, not yet committed.
+    let tables = CodeTables::embedded();
+    let mut classified = sample_classified(20, &tables)
+        .into_iter()
+        .find(|c| c.classification.in_trade_statistics)
+        .context("a sample declaration that counts")?;
+    classified.declaration.id = ID.to_owned();
+    let mut entry = Entry::default().record_declaration(&classified);
+    entry.version = 1;
+    let (key, payload) = encode_entry(ID, Some(&Stored::Live(Box::new(entry))));
+    let payload = payload.context("an entry has a value")?;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set(
+            "transactional.id",
+            format!("{}-previous-owner", kafka.group_id),
+        )
+        .create()?;
+    let txn_timeout = Duration::from_secs(30);
+    producer.init_transactions(txn_timeout)?;
+    producer.begin_transaction()?;
+    producer
+        .send(
+            BaseRecord::to(&topics.changelog)
+                .key(&key)
+                .payload(&payload)
+                .partition(0),
+        )
+        .map_err(|(err, _)| anyhow::anyhow!("producing the changelog entry: {err}"))?;
+    producer.flush(txn_timeout)?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    // Stops the service on every way out, so a failure is reported, not hung.
+    let _stop = shutdown.clone().drop_guard();
+    let config = customs_aggregate::Config {
+        kafka,
+        topics: topics.clone(),
+        ..Default::default()
+    };
+    let service = tokio::spawn(customs_aggregate::run_with_listener(
+        config,
+        listener,
+        shutdown.clone(),
+    ));
+    let mut client = connect(&addr.to_string()).await?;
+    // Long enough for the assignment and a restore of one record.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let open = status(&mut client).await?;
+    ensure!(
+        open != "counted",
+        "an entry of an open transaction was served: {open:?}"
+    );
+
+    producer.commit_transaction(txn_timeout)?;
+    let started = Instant::now();
+    loop {
+        let now = status(&mut client).await?;
+        if now == "counted" {
+            break;
+        }
+        if started.elapsed() > TIMEOUT {
+            bail!(
+                "{:?} after the commit the entry is {now:?}: the take-over restored without the transaction",
+                started.elapsed()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shutdown.cancel();
+    service.await??;
+    Ok(())
+}
+
+async fn connect(addr: &str) -> anyhow::Result<StatsServiceClient<tonic::transport::Channel>> {
+    let started = Instant::now();
+    loop {
+        match StatsServiceClient::connect(format!("http://{addr}")).await {
+            Ok(client) => return Ok(client),
+            Err(_) if started.elapsed() < TIMEOUT => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(err) => bail!("no gRPC on {addr}: {err}"),
+        }
+    }
+}
+
+/// What `Explain` says of the entry: its status, or the error's code.
+async fn status(
+    client: &mut StatsServiceClient<tonic::transport::Channel>,
+) -> anyhow::Result<String> {
+    match client
+        .explain(v1::ExplainRequest { id: ID.to_owned() })
+        .await
+    {
+        Ok(response) => Ok(response.into_inner().status),
+        Err(status) => Ok(format!("{:?}", status.code())),
+    }
+}
