@@ -2,7 +2,7 @@
 //!
 //! Writes to standard output (one message per line, the XML's own line
 //! breaks removed), to a directory (one file per message), or to a Kafka
-//! topic at a target rate; shows a progress bar with the rate on a terminal;
+//! topic (thousands of sends in flight, at a target rate if one is given); shows a progress bar with the rate on a terminal;
 //! prints a JSON summary of what it sent and what a correct pipeline must
 //! count (also to `--summary FILE`). Same seed, same bytes.
 
@@ -15,7 +15,8 @@ use clap::Args;
 use customs_domain::generator::{GeneratedMessage, Generator, GeneratorConfig};
 use customs_domain::{CodeTables, TradeCategory};
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::kafka_sink::KafkaSink;
 
 /// Options of `customs generate`.
 #[derive(Args)]
@@ -75,7 +76,7 @@ pub struct GenerateArgs {
 enum Sink {
     Stdout(std::io::Stdout),
     Dir(PathBuf),
-    Kafka(FutureProducer, String),
+    Kafka(KafkaSink),
 }
 
 /// Runs `customs generate`.
@@ -108,12 +109,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 None => std::env::var("KAFKA_BOOTSTRAP_SERVERS")
                     .context("--topic needs --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS")?,
             };
-            let producer: FutureProducer = rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", &servers)
-                .set("enable.idempotence", "true")
-                .set("linger.ms", "5")
-                .create()?;
-            Sink::Kafka(producer, topic.clone())
+            Sink::Kafka(KafkaSink::new(&servers, topic)?)
         }
         _ => Sink::Stdout(std::io::stdout()),
     };
@@ -137,6 +133,9 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             sent += 1;
             progress.inc(1);
         }
+    }
+    if let Sink::Kafka(kafka) = &mut sink {
+        kafka.finish().await?;
     }
     progress.finish_and_clear();
     let summary = serde_json::to_string_pretty(&generator.summary())?;
@@ -166,15 +165,7 @@ async fn write(sink: &mut Sink, index: usize, message: &GeneratedMessage) -> any
             std::fs::write(&path, &message.payload)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        Sink::Kafka(producer, topic) => {
-            let record = FutureRecord::to(topic)
-                .key(&message.key)
-                .payload(&message.payload);
-            producer
-                .send(record, Duration::from_secs(30))
-                .await
-                .map_err(|(err, _)| err)?;
-        }
+        Sink::Kafka(kafka) => kafka.send(&message.key, &message.payload).await?,
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 mod classify;
 mod demo;
 mod generate;
+mod kafka_sink;
 
 use std::process::ExitCode;
 
