@@ -38,8 +38,26 @@ pub struct KafkaConfig {
     pub topic_partitions: i32,
     /// Replication factor of topics the service creates.
     pub topic_replication: i32,
-    /// Extra librdkafka properties, applied last (e.g. security settings).
+    /// Extra librdkafka properties (e.g. security settings), applied after
+    /// the bootstrap servers. A name without a dot has its underscores read
+    /// as dots ([`property_name`]), so every property can come from an
+    /// environment variable: `CUSTOMS_INGEST_KAFKA__PROPERTIES__SASL_PASSWORD`
+    /// sets `sasl.password`.
     pub properties: BTreeMap<String, String>,
+}
+
+/// librdkafka properties whose names really contain underscores.
+const UNDERSCORED: [&str; 2] = ["log_level", "enabled_events"];
+
+/// The librdkafka name of a `[kafka.properties]` key: as written when it
+/// has a dot or is one of the few underscored names, otherwise with each
+/// underscore read as a dot (environment variables cannot hold dots).
+pub fn property_name(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains('.') || UNDERSCORED.contains(&key) {
+        key.into()
+    } else {
+        key.replace('_', ".").into()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -109,9 +127,17 @@ impl KafkaConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (key, value) in &self.properties {
-            config.set(key, value);
+            config.set(property_name(key), value);
         }
         config
+    }
+
+    /// The extra property `name` (its librdkafka name), if set.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(key, _)| property_name(key) == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -156,6 +182,26 @@ impl Default for TopicsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_from_the_environment_have_underscores_for_dots() {
+        assert_eq!(property_name("sasl_password"), "sasl.password");
+        assert_eq!(
+            property_name("ssl_endpoint_identification_algorithm"),
+            "ssl.endpoint.identification.algorithm"
+        );
+        assert_eq!(property_name("sasl.username"), "sasl.username");
+        assert_eq!(property_name("log_level"), "log_level");
+        let config = KafkaConfig {
+            properties: [("security_protocol".to_owned(), "SASL_SSL".to_owned())].into(),
+            ..KafkaConfig::default()
+        };
+        assert_eq!(config.property("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(
+            config.client_config().get("security.protocol"),
+            Some("SASL_SSL")
+        );
+    }
 
     #[test]
     fn settings_that_cannot_work_are_refused_with_every_reason() {
