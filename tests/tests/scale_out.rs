@@ -3,7 +3,9 @@
 //! each step every instance serves the generator's totals exactly (each
 //! answers for all partitions, owned or not), and the owners' lifecycle
 //! entries add up to the identities of the feed with each instance holding
-//! about 1/N of them: adding an instance adds capacity, not a copy.
+//! about 1/N of them: adding an instance adds capacity, not a copy. The
+//! rebalances are incremental: the first instance takes each of its
+//! partitions over once, and never restores one it keeps.
 //!
 //! The identities are counted from the feed itself (declarations that
 //! classify, receipts), independently of the aggregate. The feed has no
@@ -116,12 +118,30 @@ async fn adding_aggregate_instances_splits_the_entries_and_keeps_every_answer_ex
             .await?;
         }
         let held = await_split(&mut children, &aggregates, identities.len()).await?;
+        let take_overs = take_overs(&aggregates).await?;
         eprintln!(
-            "scale-out: {instances} instance(s) exact; entries per instance {held:?} of {}",
+            "scale-out: {instances} instance(s) exact; entries per instance {held:?} of {}; take-overs per instance {take_overs:?}",
             identities.len()
+        );
+        // Incremental rebalancing: the first instance took its four
+        // partitions over once and never again, whatever moved since.
+        ensure!(
+            take_overs[0] == PARTITIONS as u64,
+            "the first instance took {} partitions over, expected {PARTITIONS}: a rebalance made it restore partitions it kept",
+            take_overs[0]
         );
     }
     Ok(())
+}
+
+/// `customs_aggregate_take_overs_total` of each instance.
+async fn take_overs(aggregates: &[Aggregate]) -> anyhow::Result<Vec<u64>> {
+    let mut counts = Vec::new();
+    for aggregate in aggregates {
+        let page = scrape_metrics(aggregate.metrics).await?;
+        counts.push(metric_sum(&page, "customs_aggregate_take_overs_total", &[]) as u64);
+    }
+    Ok(counts)
 }
 
 /// The lifecycle identities `messages` create: every declaration that

@@ -111,6 +111,8 @@ impl Owner {
             waiting_ttl: minutes(shared.statistics.waiting_ttl),
         };
         let layout = *shared.read().panes().layout();
+        // Exported at 0 from the start, for `rate()` and alerts.
+        let _registered = metrics::counter!("customs_aggregate_take_overs_total");
         Owner {
             layout,
             shared,

@@ -77,6 +77,8 @@ pub(super) fn partition(owner: &mut Owner, partition: i32) {
     }
     let entries = state.num_entries();
     owner.shared.owned().insert(partition, state);
+    metrics::counter!("customs_aggregate_take_overs_total").increment(1);
+    metrics::histogram!("customs_aggregate_take_over_seconds").record(started.elapsed());
     tracing::info!(
         partition,
         entries,
