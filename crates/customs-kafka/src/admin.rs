@@ -94,7 +94,7 @@ pub async fn await_reachable(config: &KafkaConfig, shutdown: &CancellationToken)
                     %error,
                     retry_in_s = backoff.as_secs(),
                     failures,
-                    "cannot reach Kafka; check kafka.bootstrap_servers and the network"
+                    "cannot reach Kafka; check kafka.bootstrap_servers, the network and the security settings in kafka.properties"
                 );
             }
         }
@@ -113,8 +113,15 @@ fn probe(config: &KafkaConfig) -> Result<usize, String> {
         .client_config()
         .create_with_context(Logging)
         .map_err(|e| e.to_string())?;
-    let metadata = consumer
-        .fetch_metadata(None, PROBE_TIMEOUT)
-        .map_err(|e| e.to_string())?;
-    Ok(metadata.brokers().len())
+    match consumer.fetch_metadata(None, PROBE_TIMEOUT) {
+        Ok(metadata) => Ok(metadata.brokers().len()),
+        Err(error) => {
+            // librdkafka's own log lines and errors (e.g. "SASL
+            // authentication error: ... invalid credentials", a TLS
+            // handshake failure) wait in the client's queue: serve them, so
+            // the cause is logged before the failure is.
+            let _ = consumer.poll(Duration::from_millis(100));
+            Err(error.to_string())
+        }
+    }
 }
