@@ -92,3 +92,52 @@ fn without_a_broker_every_service_says_so_at_once_and_stops_on_sigterm() -> anyh
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
+
+/// A code-table directory that is not there stops every service at once
+/// with an error naming it, before it waits for any broker: the aggregate
+/// reads `code_tables_dir` too (it serves country groups and provinces from
+/// its tables), so a wrong directory is never answered with the embedded
+/// tables.
+#[test]
+fn a_missing_code_table_directory_stops_every_service_naming_it() -> anyhow::Result<()> {
+    let nobody = format!("127.0.0.1:{}", free_port()?);
+    let topics = unique_topics("startup-tables");
+    let missing = std::env::temp_dir().join(format!("customs-no-tables-{}", std::process::id()));
+    let missing = missing.display().to_string();
+    for service in ["ingest", "normalize", "aggregate"] {
+        let mut env = deployed_env("startup", service, &nobody, &topics, free_port()?);
+        env.push(setting(service, "CODE_TABLES_DIR", &missing));
+        if service == "aggregate" {
+            env.push(setting(
+                service,
+                "GRPC_ADDR",
+                format!("127.0.0.1:{}", free_port()?),
+            ));
+        }
+        let mut command = service_command(service, &env, true)?;
+        let started = Instant::now();
+        let mut child = command
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {service}"))?;
+        let exit = loop {
+            if let Some(exit) = child.try_wait()? {
+                break exit;
+            }
+            if started.elapsed() > EXITS_WITHIN {
+                child.kill().ok();
+                anyhow::bail!("{service} kept running with a missing code-table directory");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().context("stderr")?, &mut log)?;
+        ensure!(!exit.success(), "{service} exited 0:\n{log}");
+        ensure!(
+            log.contains(&missing),
+            "{service}'s error does not name {missing}:\n{log}"
+        );
+        eprintln!("startup: {service} refused {missing} ({exit})");
+    }
+    Ok(())
+}

@@ -30,6 +30,11 @@ pub struct Config {
     pub api: ApiConfig,
     /// Where the owned partitions' lifecycle state is kept.
     pub state: StateConfig,
+    /// Directory whose CSV files replace the embedded code tables of the
+    /// same name; the aggregate uses them at query time (country groups,
+    /// provinces and regions, partner code systems). Give it the same
+    /// directory as normalize. None = embedded only.
+    pub code_tables_dir: Option<std::path::PathBuf>,
 }
 
 /// The owned partitions' lifecycle state: on local disk, rebuilt from the
@@ -133,6 +138,7 @@ impl Default for Config {
             statistics: StatisticsConfig::default(),
             api: ApiConfig::default(),
             state: StateConfig::default(),
+            code_tables_dir: None,
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum Error {
     /// Reflection could not be built from the descriptor set.
     #[error("reflection set-up failed: {0}")]
     Reflection(#[source] tonic_reflection::server::Error),
+    /// The configured code tables could not be read.
+    #[error(transparent)]
+    CodeTables(customs_domain::codes::TableError),
     /// The lifecycle state store cannot be opened.
     #[error("cannot open the lifecycle state store: {0}")]
     State(fjall::Error),
@@ -85,6 +88,10 @@ pub async fn run_with_listener(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let topics = config.topics.clone();
+    // Code tables first: a bad table is a configuration error, found
+    // before anything waits for Kafka.
+    let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
+        .map_err(Error::CodeTables)?;
     if !customs_kafka::admin::await_reachable(&config.kafka, &shutdown).await {
         return Ok(());
     }
@@ -102,10 +109,7 @@ pub async fn run_with_listener(
         .await
         .map_err(Error::Topics)?;
     }
-    let shared = Arc::new(Shared::new(
-        CodeTables::embedded(),
-        config.statistics.clone(),
-    ));
+    let shared = Arc::new(Shared::new(tables, config.statistics.clone()));
     let reader = {
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
