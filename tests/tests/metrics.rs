@@ -237,6 +237,25 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
             without_help.is_empty(),
             "{service}: no HELP for {without_help:?}"
         );
+        let lint = promtool_check_metrics(&text)?;
+        assert!(
+            lint.is_empty(),
+            "{service}: promtool check metrics:\n{lint}"
+        );
+        ensure!(
+            page.keys()
+                .any(|series| metric_name(series) == "process_resident_memory_bytes"),
+            "{service} exports no process metrics"
+        );
+        let build_info = format!("customs_{service}_build_info");
+        let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+        ensure!(
+            page.iter()
+                .any(|(series, value)| metric_name(series) == build_info
+                    && series.contains(&version)
+                    && *value == 1.0),
+            "{service}: no {build_info}{{{version}}} of 1"
+        );
         // Lag gauges exist for owned partitions only, labelled by number.
         let partitions: BTreeSet<&str> = page
             .keys()
@@ -321,4 +340,44 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
     );
     eprintln!("e2e: done in {:.1?}", started.elapsed());
     Ok(())
+}
+
+/// What `promtool check metrics` says of a `/metrics` page (empty when it
+/// passes). promtool comes with Debian's prometheus package, which
+/// `scripts/prometheus path` installs when it is missing.
+fn promtool_check_metrics(page: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/prometheus"))
+        .arg("path")
+        .stderr(Stdio::inherit())
+        .output()?;
+    ensure!(output.status.success(), "scripts/prometheus path failed");
+    let prometheus = String::from_utf8(output.stdout)?;
+    let prometheus = std::path::PathBuf::from(prometheus.lines().last().unwrap_or_default().trim());
+    let promtool = prometheus.with_file_name("promtool");
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| anyhow::anyhow!("running {}: {err}", promtool.display()))?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("promtool's stdin"))?
+        .write_all(page.as_bytes())?;
+    let output = child.wait_with_output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(if output.status.success() {
+        String::new()
+    } else {
+        said
+    })
 }

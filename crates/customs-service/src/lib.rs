@@ -31,6 +31,7 @@ where
         eprintln!("{program}: {err}");
         return ExitCode::FAILURE;
     }
+    customs_telemetry::build_info(program.strip_prefix("customs-").unwrap_or(program));
     match run(config, shutdown_on_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

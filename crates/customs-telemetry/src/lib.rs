@@ -93,7 +93,40 @@ pub fn install_exporter(addr: SocketAddr) -> Result<(), TelemetryError> {
         .install()
         .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
     describe_documented();
+    process_metrics();
     Ok(())
+}
+
+/// How often the `process_*` families are refreshed.
+const PROCESS_METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The standard `process_*` families of Prometheus clients (CPU seconds,
+/// resident memory, open file descriptors, threads, start time), from the
+/// `metrics-process` collector, refreshed every [`PROCESS_METRICS_INTERVAL`].
+fn process_metrics() {
+    let collector = metrics_process::Collector::default();
+    collector.describe();
+    collector.collect();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PROCESS_METRICS_INTERVAL);
+        loop {
+            tick.tick().await;
+            collector.collect();
+        }
+    });
+}
+
+/// Sets `customs_<service>_build_info{version, revision}` to 1: which build
+/// runs, for dashboards and for comparing instances. The revision is the
+/// `CUSTOMS_REVISION` variable at build time (`bench/run` and the
+/// `Dockerfile` can pass `git rev-parse HEAD`), else `unknown`.
+pub fn build_info(service: &str) {
+    metrics::gauge!(
+        format!("customs_{service}_build_info"),
+        "version" => env!("CARGO_PKG_VERSION"),
+        "revision" => option_env!("CUSTOMS_REVISION").unwrap_or("unknown"),
+    )
+    .set(1.0);
 }
 
 /// The metrics contract, `docs/metrics.md`: its table is the one place a
