@@ -1,7 +1,12 @@
 # Multi-stage build of the pipeline's binaries. librdkafka is built from source
-# by rdkafka-sys (needs gcc, make, zlib); protobuf is compiled by protox (no protoc).
+# by rdkafka-sys (needs gcc, make, zlib), with OpenSSL built from source by
+# openssl-src (needs perl, in the image); protobuf is compiled by protox (no protoc).
+# `docker build --build-arg CUSTOMS_REVISION=$(git rev-parse HEAD)` labels
+# customs_<service>_build_info with the source revision.
 FROM rust:1.88-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends zlib1g-dev && rm -rf /var/lib/apt/lists/*
+ARG CUSTOMS_REVISION=unknown
+ENV CUSTOMS_REVISION=$CUSTOMS_REVISION
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \
