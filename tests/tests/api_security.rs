@@ -23,7 +23,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use customs_e2e::processes::{
     Children, MetricsPage, deployed_env, free_port, metric_sum, scrape_metrics, service_command,
     setting,
@@ -68,6 +68,7 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
         setting("aggregate", "API__TLS_CERT", cert.display().to_string()),
         setting("aggregate", "API__TLS_KEY", key.display().to_string()),
         setting("aggregate", "API__BEARER_TOKEN", TOKEN),
+        setting("aggregate", "API__MAX_SUBSCRIPTIONS", "1"),
     ]);
     let mut children = Children::default();
     children.spawn("aggregate", &mut service_command("aggregate", &env, true)?)?;
@@ -174,9 +175,27 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
     );
     eprintln!("api-security: a passed deadline: the server answered grpc-status {code}");
     // A generous one is met.
-    let mut timely = authorized(query);
+    let mut timely = authorized(query.clone());
     timely.set_timeout(Duration::from_secs(10));
     stats.query(timely).await?;
+
+    // Admission: with api.max_subscriptions = 1 a second subscription is
+    // refused at once while the first is open.
+    let subscription = || {
+        authorized(v1::SubscribeRequest {
+            query: Some(query.clone()),
+            min_interval_ms: 0,
+        })
+    };
+    let mut open = stats.subscribe(subscription()).await?.into_inner();
+    ensure!(open.message().await?.is_some(), "the first update");
+    let refused = stats
+        .subscribe(subscription())
+        .await
+        .err()
+        .context("a second subscription beyond api.max_subscriptions was accepted")?;
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    drop(open);
 
     let page = scrape_metrics(metrics_port).await?;
     let late = counted(&page, "deadline_exceeded", "Query");
@@ -188,6 +207,11 @@ async fn tls_bearer_token_and_deadlines_end_to_end() -> anyhow::Result<()> {
     assert_eq!(counted(&page, "unauthenticated", "any"), 3.0, "{page:?}");
     assert_eq!(late, before + 1.0, "{page:?}");
     assert_eq!(counted(&page, "ok", "Query"), 1.0, "{page:?}");
+    assert_eq!(
+        counted(&page, "resource_exhausted", "Subscribe"),
+        1.0,
+        "{page:?}"
+    );
     children.ensure_running()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -64,7 +64,7 @@ impl Default for StateConfig {
 
 /// Security of the statistics API. Both off by default (the embedded demo,
 /// a cluster-internal network); production should set both.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Require `authorization: Bearer <token>` on the stats service (health
@@ -75,6 +75,25 @@ pub struct ApiConfig {
     pub tls_cert: Option<std::path::PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<std::path::PathBuf>,
+    /// Most answers of unary calls computed at once (each holds a blocking
+    /// thread and the view's read lock); one more is refused at once with
+    /// `RESOURCE_EXHAUSTED`, never queued.
+    pub max_concurrent_answers: usize,
+    /// Most open subscriptions; one more is refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_subscriptions: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            bearer_token: None,
+            tls_cert: None,
+            tls_key: None,
+            max_concurrent_answers: 16,
+            max_subscriptions: 256,
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -87,6 +106,8 @@ impl std::fmt::Debug for ApiConfig {
             )
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("max_concurrent_answers", &self.max_concurrent_answers)
+            .field("max_subscriptions", &self.max_subscriptions)
             .finish()
     }
 }
@@ -154,6 +175,12 @@ impl Config {
         if config.state.cache_mib == 0 || config.state.memtable_mib == 0 {
             return Err(customs_service::ConfigError::Invalid(
                 "state.cache_mib and state.memtable_mib must be at least 1".to_owned(),
+            ));
+        }
+        if config.api.max_concurrent_answers == 0 || config.api.max_subscriptions == 0 {
+            return Err(customs_service::ConfigError::Invalid(
+                "api.max_concurrent_answers and api.max_subscriptions must be at least 1"
+                    .to_owned(),
             ));
         }
         if config.api.tls_cert.is_some() != config.api.tls_key.is_some() {

@@ -33,6 +33,10 @@ pub enum ApiError {
     /// The server is shutting down.
     #[error("server is shutting down; call another instance or retry")]
     ShuttingDown,
+    /// Too many answers or subscriptions at once (`api.max_*`); the
+    /// message says which limit, and that a retry with backoff may succeed.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// Missing or wrong bearer token.
     #[error("missing or invalid bearer token")]
     Unauthenticated,
@@ -75,6 +79,7 @@ impl ApiError {
             ApiError::DeadlineExceeded => Code::DeadlineExceeded,
             ApiError::ShuttingDown | ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Unauthenticated => Code::Unauthenticated,
+            ApiError::ResourceExhausted(_) => Code::ResourceExhausted,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -98,6 +103,7 @@ pub fn code_label(code: Code) -> &'static str {
         Code::DeadlineExceeded => "deadline_exceeded",
         Code::Unavailable => "unavailable",
         Code::Unauthenticated => "unauthenticated",
+        Code::ResourceExhausted => "resource_exhausted",
         Code::Internal => "internal",
         Code::Cancelled => "cancelled",
         _ => "other",

@@ -33,6 +33,7 @@ use customs_domain::model::format_amount;
 use customs_proto::v1;
 use customs_proto::v1::stats_service_server::{StatsService, StatsServiceServer};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -45,6 +46,10 @@ use errors::{ApiError, finish};
 pub struct Stats {
     state: Arc<Shared>,
     shutdown: CancellationToken,
+    /// Places for answers being computed (`api.max_concurrent_answers`).
+    answers: Arc<Semaphore>,
+    /// Places for open subscriptions (`api.max_subscriptions`).
+    subscriptions: Arc<Semaphore>,
 }
 
 #[tonic::async_trait]
@@ -75,13 +80,19 @@ impl StatsService for Stats {
         &self,
         request: Request<v1::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let started = subscribe::parse(request.get_ref()).map(|(plan, interval)| {
-            subscribe::start(
+        let started = subscribe::parse(request.get_ref()).and_then(|(plan, interval)| {
+            let admitted = admit(
+                &self.subscriptions,
+                "open subscriptions",
+                "max_subscriptions",
+            )?;
+            Ok(subscribe::start(
                 Arc::clone(&self.state),
                 plan,
                 interval,
                 self.shutdown.clone(),
-            )
+                admitted,
+            ))
         });
         finish("Subscribe", started).map(Response::new)
     }
@@ -125,14 +136,41 @@ impl Stats {
         R: Send + 'static,
     {
         let deadline = deadline::of(request.extensions());
-        let answered = match parsed {
-            Ok(parsed) => {
-                deadline::compute(&self.state, deadline, move |state| answer(state, parsed)).await
+        let admitted = parsed.and_then(|parsed| {
+            admit(
+                &self.answers,
+                "answers being computed",
+                "max_concurrent_answers",
+            )
+            .map(|place| (place, parsed))
+        });
+        let answered = match admitted {
+            Ok((place, parsed)) => {
+                // The place is held by the computation itself, on the
+                // blocking pool: also when the client stopped waiting.
+                deadline::compute(&self.state, deadline, move |state| {
+                    let _place = place;
+                    answer(state, parsed)
+                })
+                .await
             }
             Err(error) => Err(error),
         };
         finish(method, answered).map(Response::new)
     }
+}
+
+/// A place in `places`, or `RESOURCE_EXHAUSTED` naming the limit.
+fn admit(
+    places: &Arc<Semaphore>,
+    what: &str,
+    setting: &str,
+) -> Result<OwnedSemaphorePermit, ApiError> {
+    Arc::clone(places).try_acquire_owned().map_err(|_| {
+        ApiError::ResourceExhausted(format!(
+            "too many {what} on this instance (api.{setting}); retry with backoff or call another instance"
+        ))
+    })
 }
 
 /// Serves stats, health and reflection on `listener` until `shutdown`.
@@ -183,6 +221,8 @@ pub async fn serve(
         Stats {
             state,
             shutdown: shutdown.clone(),
+            answers: Arc::new(Semaphore::new(api.max_concurrent_answers)),
+            subscriptions: Arc::new(Semaphore::new(api.max_subscriptions)),
         },
         move |request| auth.check(request),
     );
@@ -242,6 +282,65 @@ mod tests {
     use tokio_stream::StreamExt;
 
     use super::*;
+
+    #[tokio::test]
+    async fn calls_beyond_the_limits_are_refused_at_once_and_places_come_back() {
+        let state = Arc::new(Shared::new(
+            customs_domain::CodeTables::embedded(),
+            crate::config::StatisticsConfig::default(),
+        ));
+        let stats = Stats {
+            state,
+            shutdown: CancellationToken::new(),
+            answers: Arc::new(Semaphore::new(1)),
+            subscriptions: Arc::new(Semaphore::new(1)),
+        };
+        let held = Arc::clone(&stats.answers)
+            .try_acquire_owned()
+            .expect("the one place");
+        let refused = stats
+            .get_totals(Request::new(v1::GetTotalsRequest::default()))
+            .await
+            .expect_err("answered beyond the limit");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().contains("api.max_concurrent_answers"));
+        drop(held);
+        stats
+            .get_totals(Request::new(v1::GetTotalsRequest::default()))
+            .await
+            .expect("answered once the place is free");
+        assert_eq!(stats.answers.available_permits(), 1, "the place came back");
+
+        let subscribe = || v1::SubscribeRequest {
+            query: Some(v1::QueryRequest {
+                window: Some(v1::Window {
+                    kind: Some(v1::window::Kind::AllTime(v1::AllTime {})),
+                }),
+                ..Default::default()
+            }),
+            min_interval_ms: 0,
+        };
+        let open = stats
+            .subscribe(Request::new(subscribe()))
+            .await
+            .expect("the first subscription");
+        let second = stats
+            .subscribe(Request::new(subscribe()))
+            .await
+            .expect_err("a second subscription beyond the limit");
+        assert_eq!(second.code(), tonic::Code::ResourceExhausted);
+        assert!(second.message().contains("api.max_subscriptions"));
+        drop(open);
+        stats.shutdown.cancel();
+        let started = std::time::Instant::now();
+        while stats.subscriptions.available_permits() == 0 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "the ended subscription kept its place"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 
     #[tokio::test]
     async fn accepted_connections_do_not_wait_for_nagle() {

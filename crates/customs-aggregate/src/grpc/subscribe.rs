@@ -13,13 +13,14 @@
 //!   down"), so clients know to resubscribe elsewhere; when the client goes
 //!   away the task ends at its next wake-up.
 //!
-//! The `customs_aggregate_subscribers` gauge counts open subscriptions.
+//! The `customs_aggregate_subscribers` gauge counts open subscriptions; at
+//! most `api.max_subscriptions` are open (one more is `RESOURCE_EXHAUSTED`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use customs_proto::v1;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -59,24 +60,28 @@ pub fn parse(request: &v1::SubscribeRequest) -> Result<(Plan, Duration), ApiErro
 }
 
 /// Starts the subscription's task and returns its stream.
+/// `admitted` is the subscription's place under `api.max_subscriptions`,
+/// held until its task ends.
 pub fn start(
     state: Arc<Shared>,
     plan: Plan,
     interval: Duration,
     shutdown: CancellationToken,
+    admitted: OwnedSemaphorePermit,
 ) -> Updates {
     let (sender, receiver) = mpsc::channel(1);
-    tokio::spawn(run(state, plan, interval, shutdown, sender));
+    tokio::spawn(run(state, plan, interval, shutdown, sender, admitted));
     ReceiverStream::new(receiver)
 }
 
-/// Counts the subscription in the gauge while it lives.
-struct Open;
+/// Counts the subscription in the gauge, and holds its admission, while it
+/// lives.
+struct Open(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Open {
-    fn new() -> Self {
+    fn new(admitted: OwnedSemaphorePermit) -> Self {
         metrics::gauge!("customs_aggregate_subscribers").increment(1.0);
-        Open
+        Open(admitted)
     }
 }
 
@@ -92,8 +97,9 @@ async fn run(
     interval: Duration,
     shutdown: CancellationToken,
     sender: mpsc::Sender<Result<v1::QueryResponse, Status>>,
+    admitted: OwnedSemaphorePermit,
 ) {
-    let _open = Open::new();
+    let _open = Open::new(admitted);
     let mut versions = state.watch_version();
     let mut last_sent: Option<v1::QueryResponse> = None;
     loop {
