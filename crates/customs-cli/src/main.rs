@@ -6,11 +6,13 @@
 //!   declarations; prints the statistics it serves over gRPC.
 //! - `customs classify [FILE...]`: why a message was classified or rejected.
 //! - `customs generate`: seeded synthetic traffic in the real formats.
+//! - `customs send FILE|DIR...`: one's own messages into the raw topic.
 
 mod classify;
 mod demo;
 mod generate;
 mod kafka_sink;
+mod send;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,8 @@ enum Command {
     /// Seeded synthetic single-window traffic to stdout, a directory or Kafka,
     /// with a summary of what a correct pipeline must count.
     Generate(generate::GenerateArgs),
+    /// Send files (one message each) or lines (`--lines`) to the raw topic.
+    Send(send::SendArgs),
 }
 
 #[tokio::main]
@@ -44,6 +48,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Classify(args) => return classify::run(args),
         Command::Generate(args) => generate::run(args).await,
+        Command::Send(args) => send::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
