@@ -47,6 +47,11 @@ impl KafkaSink {
 
     /// Queues one message; waits only when [`MAX_IN_FLIGHT`] are pending.
     pub async fn send(&mut self, key: &str, payload: &[u8]) -> anyhow::Result<()> {
+        self.send_key_bytes(key.as_bytes(), payload).await
+    }
+
+    /// [`KafkaSink::send`] with a key of any bytes.
+    pub async fn send_key_bytes(&mut self, key: &[u8], payload: &[u8]) -> anyhow::Result<()> {
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             settle_oldest(&mut self.in_flight).await?;
         }

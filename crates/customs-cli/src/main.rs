@@ -7,8 +7,10 @@
 //! - `customs classify [FILE...]`: why a message was classified or rejected.
 //! - `customs generate`: seeded synthetic traffic in the real formats.
 //! - `customs send FILE|DIR...`: one's own messages into the raw topic.
+//! - `customs dead-letters`: list dead letters with their reasons; replay.
 
 mod classify;
+mod dead_letters;
 mod demo;
 mod generate;
 mod kafka_sink;
@@ -39,6 +41,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Send files (one message each) or lines (`--lines`) to the raw topic.
     Send(send::SendArgs),
+    /// List dead letters (JSON lines) with their reasons; replay them.
+    DeadLetters(dead_letters::DeadLettersArgs),
 }
 
 #[tokio::main]
@@ -49,6 +53,7 @@ async fn main() -> ExitCode {
         Command::Classify(args) => return classify::run(args),
         Command::Generate(args) => generate::run(args).await,
         Command::Send(args) => send::run(args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
