@@ -480,6 +480,13 @@ async fn explain(client: &mut Client, recount: &Recount) -> anyhow::Result<()> {
         .into_inner();
     assert_eq!(answer.status, "counted");
     assert!(!answer.explanation.is_empty());
+    // Times carry their offset, like every other time in the API.
+    for time in [&answer.first_event_at, &answer.last_event_at] {
+        ensure!(
+            time.ends_with("+08:00"),
+            "Explain time {time:?} has no offset (the feed's times are China time)"
+        );
+    }
     let classification = answer.classification.clone().context("classification")?;
     assert_eq!(
         classification

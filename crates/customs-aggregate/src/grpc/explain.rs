@@ -14,6 +14,7 @@
 use customs_domain::lifecycle::partition::{PartitionState, Stored};
 use customs_domain::lifecycle::{Contribution, Entry};
 use customs_domain::stats::Measures;
+use customs_domain::stats::time::with_offset;
 use customs_proto::v1;
 
 use super::errors::ApiError;
@@ -100,13 +101,17 @@ pub fn answer(state: &Shared, id: &str) -> Result<v1::ExplainResponse, ApiError>
             }
         }),
         explanation: pending.map(|p| p.explanation.clone()).unwrap_or_default(),
-        released_at: entry.released_at.clone().unwrap_or_default(),
+        released_at: entry
+            .released_at
+            .as_deref()
+            .map(with_offset)
+            .unwrap_or_default(),
         withdrawn: entry.withdrawn,
         last_receipt_status: entry.last_status.unwrap_or_default(),
         superseded_by: superseded_by.unwrap_or_default(),
         contribution: effective.map(contribution),
-        first_event_at: entry.first_event_at.clone(),
-        last_event_at: entry.last_event_at.clone(),
+        first_event_at: with_offset(&entry.first_event_at),
+        last_event_at: with_offset(&entry.last_event_at),
         freshness: None,
     };
     drop(owned);

@@ -35,6 +35,22 @@ pub fn parse_minute(text: &str) -> Option<Minute> {
     Some(local.timestamp().div_euclid(60))
 }
 
+/// An event time as RFC 3339 with its offset, as every answer carries it:
+/// a time without an offset is China time (`2026-11-05T10:20:30` →
+/// `2026-11-05T10:20:30+08:00`), one with an offset is kept; text that is
+/// not a time is returned as it is.
+pub fn with_offset(text: &str) -> String {
+    let trimmed = text.trim();
+    if DateTime::parse_from_rfc3339(trimmed).is_ok() {
+        return trimmed.to_owned();
+    }
+    NaiveDateTime::parse_from_str(trimmed, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(trimmed, "%Y-%m-%dT%H:%M"))
+        .ok()
+        .and_then(|naive| china().from_local_datetime(&naive).single())
+        .map_or_else(|| text.to_owned(), |local| local.to_rfc3339())
+}
+
 /// Formats a minute as China time, `2026-11-05T10:20:00+08:00`.
 pub fn format_minute(minute: Minute) -> String {
     match DateTime::from_timestamp(minute * 60, 0) {
@@ -86,6 +102,25 @@ pub fn year_to_date(minute: Minute) -> (Minute, Minute) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_times_are_answered_with_their_offset() {
+        assert_eq!(
+            with_offset("2026-11-05T10:20:30"),
+            "2026-11-05T10:20:30+08:00"
+        );
+        assert_eq!(with_offset("2026-11-05T10:20"), "2026-11-05T10:20:00+08:00");
+        assert_eq!(
+            with_offset("2026-11-05T10:20:30.250"),
+            "2026-11-05T10:20:30.250+08:00"
+        );
+        assert_eq!(with_offset("2026-11-05T02:20:30Z"), "2026-11-05T02:20:30Z");
+        assert_eq!(with_offset(""), "");
+        assert_eq!(
+            parse_minute(&with_offset("2026-11-05T10:20:30")),
+            parse_minute("2026-11-05T10:20:30")
+        );
+    }
+
     use super::*;
 
     #[test]
