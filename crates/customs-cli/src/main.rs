@@ -8,6 +8,7 @@
 //! - `customs generate`: seeded synthetic traffic in the real formats.
 //! - `customs send FILE|DIR...`: one's own messages into the raw topic.
 //! - `customs dead-letters`: list dead letters with their reasons; replay.
+//! - `customs status`: whether an aggregate serves, and how fresh it is.
 
 mod classify;
 mod dead_letters;
@@ -15,6 +16,7 @@ mod demo;
 mod generate;
 mod kafka_sink;
 mod send;
+mod status;
 
 use std::process::ExitCode;
 
@@ -43,6 +45,8 @@ enum Command {
     Send(send::SendArgs),
     /// List dead letters (JSON lines) with their reasons; replay them.
     DeadLetters(dead_letters::DeadLettersArgs),
+    /// Health and freshness of a running aggregate (JSON; exit 1 unless serving).
+    Status(status::StatusArgs),
 }
 
 #[tokio::main]
@@ -54,6 +58,7 @@ async fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args).await,
         Command::Send(args) => send::run(args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
+        Command::Status(args) => return status::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
