@@ -50,23 +50,11 @@ pub(crate) fn create(
         )
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        // Incremental rebalancing (KIP-429): a rebalance revokes only the
-        // partitions that move, so an instance keeps the state of the ones
-        // it keeps instead of restoring all of them again (the eager default
-        // revokes every partition of every member).
-        .set("partition.assignment.strategy", assignment_strategy(config))
         .set("isolation.level", "read_committed")
         .create_with_context(StageContext::new(service))?;
     let consumer = LeavingConsumer(consumer);
     consumer.subscribe(&[input])?;
     Ok(consumer)
-}
-
-/// `cooperative-sticky`, unless `[kafka.properties]` names another.
-fn assignment_strategy(config: &KafkaConfig) -> &str {
-    config
-        .property("partition.assignment.strategy")
-        .unwrap_or("cooperative-sticky")
 }
 
 /// When the consumer was last created again.
