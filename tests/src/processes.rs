@@ -14,6 +14,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Debian's `prometheus` binary, installed by `scripts/prometheus path` when
+/// it is missing (`promtool` lies beside it).
+pub fn prometheus_binary() -> anyhow::Result<PathBuf> {
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/prometheus"))
+        .arg("path")
+        .stderr(Stdio::inherit())
+        .output()?;
+    ensure!(output.status.success(), "scripts/prometheus path failed");
+    let stdout = String::from_utf8(output.stdout)?;
+    Ok(PathBuf::from(
+        stdout.lines().last().context("no path printed")?.trim(),
+    ))
+}
+
 /// A loopback port nothing listens on right now (a service binds it shortly
 /// after).
 pub fn free_port() -> anyhow::Result<u16> {

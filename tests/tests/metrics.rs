@@ -348,15 +348,7 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
 fn promtool_check_metrics(page: &str) -> anyhow::Result<String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let output = Command::new("bash")
-        .arg(repo().join("scripts/prometheus"))
-        .arg("path")
-        .stderr(Stdio::inherit())
-        .output()?;
-    ensure!(output.status.success(), "scripts/prometheus path failed");
-    let prometheus = String::from_utf8(output.stdout)?;
-    let prometheus = std::path::PathBuf::from(prometheus.lines().last().unwrap_or_default().trim());
-    let promtool = prometheus.with_file_name("promtool");
+    let promtool = customs_e2e::processes::prometheus_binary()?.with_file_name("promtool");
     let mut child = Command::new(&promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -22,7 +22,7 @@ use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
 use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, Event, classify, value};
 use customs_e2e::feed::{generate, produce};
-use customs_e2e::processes::{Children, free_port, repo, start_all_deployed};
+use customs_e2e::processes::{Children, free_port, prometheus_binary, repo, start_all_deployed};
 use customs_e2e::{broker, create_topics, raw_producer, unique_topics};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,19 +43,6 @@ impl Drop for Cleanup {
         std::mem::take(&mut self.children);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn prometheus_binary() -> anyhow::Result<PathBuf> {
-    let output = Command::new("bash")
-        .arg(repo().join("scripts/prometheus"))
-        .arg("path")
-        .stderr(Stdio::inherit())
-        .output()?;
-    ensure!(output.status.success(), "scripts/prometheus path failed");
-    let stdout = String::from_utf8(output.stdout)?;
-    Ok(PathBuf::from(
-        stdout.lines().last().context("no path printed")?.trim(),
-    ))
 }
 
 /// Percent-encodes a query parameter (RFC 3986 unreserved characters stay).
