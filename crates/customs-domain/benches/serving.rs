@@ -9,7 +9,8 @@
 //! slices each) are spread over 30 days and written by 32 partitions'
 //! owners through [`Panes::apply`], the owners' own arithmetic (one update
 //! per tier and cell or shape). At each quarter of the run it prints the
-//! cell updates so far, the cells held, the process RSS, and the p50/p99 of
+//! cell updates so far, the cells and rollup keys held, the process RSS,
+//! and the p50/p99 of
 //! the typical 30-day top-10-partners query and the category × direction
 //! query. Not a test: it prints figures.
 
@@ -145,9 +146,9 @@ fn main() {
         ..top_partners.clone()
     };
     println!(
-        "| declarations | cell updates | cells held | RSS MiB | top-10 partners p50 / p99 ms | category × direction p50 / p99 ms |"
+        "| declarations | cell updates | cells held | rollup keys held | RSS MiB | top-10 partners p50 / p99 ms | category × direction p50 / p99 ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut updates: u64 = 0;
     let started = Instant::now();
     for quarter in 1..=4u64 {
@@ -182,8 +183,9 @@ fn main() {
             black_box(query::run(&panes, black_box(&by_category), &tables).unwrap_or_default());
         });
         println!(
-            "| {until} | {updates} | {} | {} | {top_p50:.1} / {top_p99:.1} | {cat_p50:.1} / {cat_p99:.1} |",
+            "| {until} | {updates} | {} | {} | {} | {top_p50:.2} / {top_p99:.2} | {cat_p50:.2} / {cat_p99:.2} |",
             panes.num_cells(),
+            panes.num_rollup_keys(),
             rss_mib(),
         );
     }

@@ -8,6 +8,7 @@
 pub mod cell;
 pub mod panes;
 pub mod query;
+pub mod rollup;
 pub mod stat_key;
 pub mod time;
 pub mod view;

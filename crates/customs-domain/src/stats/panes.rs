@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 
 use super::cell::{CellKey, Measures, Shape, Tally};
+use super::rollup::{ROLLUPS, RollupPane};
 use super::stat_key::{Item, PaneLayout, StatKey, Tier};
 use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
 use crate::lifecycle::Contribution;
@@ -141,12 +142,13 @@ impl Summed {
     }
 }
 
-/// One pane: its cells, and the shapes of its declarations that span
-/// several cells.
+/// One pane: its cells, the shapes of its declarations that span several
+/// cells, and its [`rollup`](super::rollup)s of both.
 #[derive(Debug, Clone, Default)]
 pub struct Pane {
     cells: foldhash::HashMap<CellKey, Summed>,
     shapes: foldhash::HashMap<Shape, Summed>,
+    rollups: [RollupPane; ROLLUPS.len()],
 }
 
 impl Pane {
@@ -163,12 +165,56 @@ impl Pane {
             .filter(|(_, count)| *count != 0)
     }
 
-    /// Sets `partition`'s value of `item`; returns whether it changed and
-    /// the change in cells.
-    fn set(&mut self, partition: i32, item: &Item, value: Option<&Measures>) -> (bool, isize) {
+    /// The cells of rollup `rollup` (an index into [`ROLLUPS`]), or the
+    /// pane's own cells for `None`.
+    pub fn cells_at(
+        &self,
+        rollup: Option<usize>,
+    ) -> Box<dyn Iterator<Item = (&CellKey, &Measures)> + '_> {
+        match rollup {
+            Some(rollup) => Box::new(self.rollups[rollup].cells()),
+            None => Box::new(self.cells()),
+        }
+    }
+
+    /// The pane's shapes for `None`; rollups keep presence counts instead
+    /// (see [`super::rollup`]), so none for a rollup.
+    pub fn shapes_at(&self, rollup: Option<usize>) -> Box<dyn Iterator<Item = (&Shape, i64)> + '_> {
+        match rollup {
+            Some(_) => Box::new(std::iter::empty()),
+            None => Box::new(self.shapes()),
+        }
+    }
+
+    /// Sets `partition`'s value of `item`, and moves the rollups by the
+    /// change of its total; returns whether it changed and the change in
+    /// cells and in rollup keys.
+    fn set(
+        &mut self,
+        partition: i32,
+        item: &Item,
+        value: Option<&Measures>,
+    ) -> (bool, isize, isize) {
+        let mut rollup_keys = 0;
         match item {
-            Item::Cell(key) => set_in(&mut self.cells, key, partition, value),
-            Item::Shape(shape) => (set_in(&mut self.shapes, shape, partition, value).0, 0),
+            Item::Cell(key) => {
+                let (delta, cells) = set_in(&mut self.cells, key, partition, value);
+                if let Some(delta) = &delta {
+                    for (keeps, rollup) in ROLLUPS.iter().zip(&mut self.rollups) {
+                        rollup_keys += rollup.add_cell(*keeps, key, delta);
+                    }
+                }
+                (delta.is_some(), cells, rollup_keys)
+            }
+            Item::Shape(shape) => {
+                let (delta, _) = set_in(&mut self.shapes, shape, partition, value);
+                if let Some(delta) = &delta {
+                    for (keeps, rollup) in ROLLUPS.iter().zip(&mut self.rollups) {
+                        rollup_keys += rollup.add_shape(*keeps, shape, delta.declarations);
+                    }
+                }
+                (delta.is_some(), 0, rollup_keys)
+            }
         }
     }
 
@@ -185,28 +231,39 @@ impl Pane {
 }
 
 /// Sets one value in a pane's map, dropping the key when no partition holds
-/// it any more; returns whether it changed and the change in keys.
+/// it any more; returns the change of the key's total (`None`: unchanged)
+/// and the change in keys.
 fn set_in<K: Clone + Eq + std::hash::Hash>(
     map: &mut foldhash::HashMap<K, Summed>,
     key: &K,
     partition: i32,
     value: Option<&Measures>,
-) -> (bool, isize) {
+) -> (Option<Measures>, isize) {
     match map.get_mut(key) {
         Some(summed) => {
+            let mut delta = summed.total().clone();
             let (changed, held) = summed.set(partition, value);
             if !held {
                 map.remove(key);
-                return (changed, -1);
+                let mut removed = Measures::default();
+                removed.add(&delta, -1);
+                return (changed.then_some(removed), -1);
             }
-            (changed, 0)
+            if !changed {
+                return (None, 0);
+            }
+            let mut change = summed.total().clone();
+            change.add(&delta, -1);
+            delta = change;
+            (Some(delta), 0)
         }
         None => match Summed::new(partition, value) {
             Some(summed) => {
+                let delta = summed.total().clone();
                 map.insert(key.clone(), summed);
-                (true, 1)
+                (Some(delta), 1)
             }
-            None => (false, 0),
+            None => (None, 0),
         },
     }
 }
@@ -218,6 +275,7 @@ pub struct Panes {
     tiers: [BTreeMap<Minute, Pane>; 3],
     watermark: Option<Minute>,
     num_cells: usize,
+    num_rollup_keys: usize,
 }
 
 impl Default for Panes {
@@ -234,6 +292,7 @@ impl Panes {
             tiers: Default::default(),
             watermark: None,
             num_cells: 0,
+            num_rollup_keys: 0,
         }
     }
 
@@ -251,11 +310,12 @@ impl Panes {
         }
         let tier = &mut self.tiers[key.tier.index()];
         let pane = tier.entry(key.start).or_default();
-        let (changed, cells_delta) = pane.set(partition, &key.item, value);
+        let (changed, cells_delta, rollup_delta) = pane.set(partition, &key.item, value);
         if pane.is_empty() {
             tier.remove(&key.start);
         }
         self.num_cells = self.num_cells.saturating_add_signed(cells_delta);
+        self.num_rollup_keys = self.num_rollup_keys.saturating_add_signed(rollup_delta);
         changed
     }
 
@@ -300,6 +360,11 @@ impl Panes {
             let dropped = std::mem::replace(panes, kept);
             let cells: usize = dropped.values().map(|pane| pane.cells.len()).sum();
             self.num_cells = self.num_cells.saturating_sub(cells);
+            let rollup_keys: usize = dropped
+                .values()
+                .flat_map(|pane| pane.rollups.iter().map(RollupPane::num_keys))
+                .sum();
+            self.num_rollup_keys = self.num_rollup_keys.saturating_sub(rollup_keys);
         }
     }
 
@@ -450,6 +515,11 @@ impl Panes {
     /// Cells held, all panes and tiers.
     pub fn num_cells(&self) -> usize {
         self.num_cells
+    }
+
+    /// Rollup cells and shapes held, all rollups, panes and tiers.
+    pub fn num_rollup_keys(&self) -> usize {
+        self.num_rollup_keys
     }
 
     /// Earliest minute still held (the retention floor), once there is a

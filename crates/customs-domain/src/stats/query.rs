@@ -21,6 +21,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::cell::{CellKey, Measures};
 use super::panes::{Misaligned, Panes};
+use super::rollup;
 use super::time::Minute;
 use crate::codes::CodeTables;
 
@@ -274,12 +275,13 @@ pub fn run_with_total(
     // The total is split only by item-level filters: without them every
     // item of a selected declaration is selected.
     let total_split = query.filters.iter().any(|f| f.dimension.is_item_level());
+    let rollup = rollup::choose(query);
     let mut router = Router::new(query, tables);
     let mut sums: Vec<Measures> = Vec::new();
     let mut total = Measures::default();
     let mut route: Vec<usize> = Vec::new();
     panes.fold_panes(query.range.0, query.range.1, |pane| {
-        for (key, measures) in pane.cells() {
+        for (key, measures) in pane.cells_at(rollup) {
             route.clear();
             router.route(key, &mut route);
             if route.is_empty() {
@@ -302,7 +304,7 @@ pub fn run_with_total(
             }
         }
         if split {
-            for (shape, count) in pane.shapes() {
+            for (shape, count) in pane.shapes_at(rollup) {
                 route.clear();
                 for key in shape.iter() {
                     router.route(key, &mut route);

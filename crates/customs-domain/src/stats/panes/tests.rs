@@ -143,3 +143,39 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Rollups move with every change of a cell's total: once every
+    /// contribution is retracted (by any of two partitions, in any order),
+    /// no rollup cell or shape is left behind.
+    #[test]
+    fn retracting_everything_leaves_no_rollup_key(
+        declarations in proptest::collection::vec(
+            (proptest::collection::btree_set((0..6usize, 0..4usize, 0..4usize), 1..4), 0..(2 * DAY)),
+            1..20,
+        ),
+        order in any::<u64>(),
+    ) {
+        let mut panes = Panes::default();
+        let contributions: Vec<_> = declarations
+            .iter()
+            .enumerate()
+            .map(|(id, (slices, offset))| {
+                let slices: Vec<_> = slices.iter().copied().collect();
+                contribution(id, id % 2 == 0, &slices, start() + offset)
+            })
+            .collect();
+        for (id, c) in contributions.iter().enumerate() {
+            panes.apply((id % 2) as i32, c, 1).unwrap_or_else(|e| panic!("{e}"));
+        }
+        prop_assert!(panes.num_rollup_keys() > 0);
+        let mut ids: Vec<usize> = (0..contributions.len()).collect();
+        ids.rotate_left((order % contributions.len() as u64) as usize);
+        for id in ids {
+            panes.apply((id % 2) as i32, &contributions[id], -1).unwrap_or_else(|e| panic!("{e}"));
+        }
+        prop_assert_eq!(panes.num_cells(), 0);
+        prop_assert_eq!(panes.num_rollup_keys(), 0);
+        prop_assert_eq!(panes.num_panes(), 0);
+    }
+}

@@ -38,19 +38,30 @@ pub(crate) fn contribution(
             value_usd: Decimal::from(1 + id as i64),
         })
         .collect();
+    // Declaration-level dimensions vary with the id, so that queries over
+    // the rollups that keep them (mode, office) split declarations too.
+    let (category, supervision_mode, statistics_group) = if id % 3 == 2 {
+        (
+            TradeCategory::CrossBorderEcommerce,
+            "9610",
+            "cross_border_ecommerce",
+        )
+    } else {
+        (TradeCategory::GeneralTrade, "0110", "general_trade")
+    };
     Contribution {
         id: format!("D{id}"),
         invt_no: None,
-        category: TradeCategory::GeneralTrade,
-        subcategory: None,
+        category,
+        subcategory: (id % 3 == 2).then(|| "direct_purchase".to_owned()),
         direction: if export {
             Direction::Export
         } else {
             Direction::Import
         },
-        supervision_mode: "0110".to_owned(),
-        statistics_group: "general_trade".to_owned(),
-        customs_office: "5301".to_owned(),
+        supervision_mode: supervision_mode.to_owned(),
+        statistics_group: statistics_group.to_owned(),
+        customs_office: ["5301", "5302", "2201"][id % 3].to_owned(),
         transport_mode: Some("2".to_owned()),
         num_items: slices.len() as u64,
         value_cny: slices.iter().map(|s| s.value_cny).sum(),
@@ -98,6 +109,28 @@ fn queries() -> Vec<Query> {
             vec![filter(Dimension::Region, &["eastern", "western"])],
         ),
         query(vec![Dimension::Direction], vec![]),
+        // Over each rollup: trade-mode structure, then a declaration-level
+        // and an item-level dimension with category and direction.
+        query(vec![Dimension::Category, Dimension::Direction], vec![]),
+        query(
+            vec![Dimension::SupervisionMode, Dimension::Direction],
+            vec![filter(Dimension::Category, &["general_trade"])],
+        ),
+        query(
+            vec![Dimension::CustomsDistrict],
+            vec![filter(Dimension::Subcategory, &["direct_purchase"])],
+        ),
+        query(
+            vec![Dimension::Category, Dimension::HsChapter],
+            vec![filter(Dimension::Direction, &["export"])],
+        ),
+        query(
+            vec![Dimension::Subcategory, Dimension::PartnerCountry],
+            vec![filter(Dimension::StatisticsGroup, &["general_trade"])],
+        ),
+        query(vec![Dimension::Direction, Dimension::Province], vec![]),
+        // No rollup keeps two item-level dimensions: the cells answer.
+        query(vec![Dimension::PartnerCountry, Dimension::Province], vec![]),
     ]
 }
 
