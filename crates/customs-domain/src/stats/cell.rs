@@ -13,9 +13,9 @@
 //! declaration count is distinct under any grouping and filter, with the
 //! code tables in force at query time.
 
-use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use ustr::Ustr;
 
 use crate::classify::TradeCategory;
 use crate::lifecycle::{Contribution, Slice};
@@ -24,30 +24,37 @@ use crate::model::Direction;
 /// The stored dimensions of a cell. Derived dimensions (country group,
 /// directly-subordinate customs, region, HS section) are computed from these
 /// at query time.
+///
+/// Codes are interned ([`Ustr`]: one copy of each distinct code per
+/// process, never freed; codes come from bounded code tables, and each
+/// distinct code is also at least one cell): a key is 80 bytes, compares
+/// and hashes by pointer, and orders (shapes are sorted) and serialises by
+/// the code's text, so records and their order are the same in every
+/// process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CellKey {
     /// Trade category.
     pub category: TradeCategory,
     /// Sub-category.
-    pub subcategory: Option<CompactString>,
+    pub subcategory: Option<Ustr>,
     /// Direction.
     pub direction: Direction,
     /// Supervision mode.
-    pub supervision_mode: CompactString,
+    pub supervision_mode: Ustr,
     /// Statistics group.
-    pub statistics_group: CompactString,
+    pub statistics_group: Ustr,
     /// Customs office (four digits).
-    pub customs_office: CompactString,
+    pub customs_office: Ustr,
     /// Transport mode.
-    pub transport_mode: Option<CompactString>,
+    pub transport_mode: Option<Ustr>,
     /// Partner country (JGS-20).
-    pub partner_country: CompactString,
+    pub partner_country: Ustr,
     /// Province (two digits).
-    pub province: Option<CompactString>,
+    pub province: Option<Ustr>,
     /// HS chapter (two digits).
-    pub hs_chapter: CompactString,
+    pub hs_chapter: Ustr,
     /// Declared currency.
-    pub currency: CompactString,
+    pub currency: Ustr,
 }
 
 impl CellKey {
@@ -55,17 +62,14 @@ impl CellKey {
     pub fn of(contribution: &Contribution, slice: &Slice) -> CellKey {
         CellKey {
             category: contribution.category,
-            subcategory: contribution.subcategory.as_deref().map(CompactString::from),
+            subcategory: contribution.subcategory.as_deref().map(Ustr::from),
             direction: contribution.direction,
             supervision_mode: contribution.supervision_mode.as_str().into(),
             statistics_group: contribution.statistics_group.as_str().into(),
             customs_office: contribution.customs_office.as_str().into(),
-            transport_mode: contribution
-                .transport_mode
-                .as_deref()
-                .map(CompactString::from),
+            transport_mode: contribution.transport_mode.as_deref().map(Ustr::from),
             partner_country: slice.partner_country.as_str().into(),
-            province: slice.province.as_deref().map(CompactString::from),
+            province: slice.province.as_deref().map(Ustr::from),
             hs_chapter: slice.hs_chapter.as_str().into(),
             currency: slice.currency.as_str().into(),
         }

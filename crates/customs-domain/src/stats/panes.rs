@@ -26,6 +26,7 @@ use super::rollup::{ROLLUPS, RollupPane};
 use super::stat_key::{Item, PaneLayout, StatKey, Tier};
 use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
 use crate::lifecycle::Contribution;
+use summed::Summed;
 
 /// A contribution whose `counted_at` is not a time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,104 +43,6 @@ pub struct Misaligned {
     pub granularity: Minute,
     /// Where it starts.
     pub pane_start: Minute,
-}
-
-/// One key's value per partition, and their sum. Most keys are held by one
-/// partition only: then the value is stored once, as its own sum.
-#[derive(Debug, Clone)]
-enum Summed {
-    /// One partition's value, which is the sum.
-    One(i32, Measures),
-    /// Several partitions' values and their sum.
-    Many {
-        total: Measures,
-        parts: Vec<(i32, Measures)>,
-    },
-}
-
-impl Summed {
-    /// A key held by `partition` alone, or `None` for an empty value.
-    fn new(partition: i32, value: Option<&Measures>) -> Option<Summed> {
-        let value = value.filter(|value| !value.is_empty())?;
-        Some(Summed::One(partition, value.clone()))
-    }
-
-    /// The sum over partitions.
-    fn total(&self) -> &Measures {
-        match self {
-            Summed::One(_, value) => value,
-            Summed::Many { total, .. } => total,
-        }
-    }
-
-    /// Sets `partition`'s value; returns whether anything changed and
-    /// whether any partition still holds the key.
-    fn set(&mut self, partition: i32, value: Option<&Measures>) -> (bool, bool) {
-        let value = value.filter(|value| !value.is_empty());
-        match self {
-            Summed::One(held, old) if *held == partition => match value {
-                None => (true, false),
-                Some(value) if value == old => (false, true),
-                Some(value) => {
-                    *old = value.clone();
-                    (true, true)
-                }
-            },
-            Summed::One(held, old) => {
-                let Some(value) = value else {
-                    return (false, true);
-                };
-                let mut total = old.clone();
-                total.add(value, 1);
-                *self = Summed::Many {
-                    total,
-                    parts: vec![(*held, old.clone()), (partition, value.clone())],
-                };
-                (true, true)
-            }
-            Summed::Many { total, parts } => {
-                let at = parts.iter().position(|(p, _)| *p == partition);
-                let changed = match (at, value) {
-                    (None, None) => false,
-                    (Some(at), None) => {
-                        let (_, old) = parts.swap_remove(at);
-                        total.add(&old, -1);
-                        true
-                    }
-                    (Some(at), Some(value)) => {
-                        let old = &mut parts[at].1;
-                        if old == value {
-                            return (false, true);
-                        }
-                        total.add(old, -1);
-                        total.add(value, 1);
-                        *old = value.clone();
-                        true
-                    }
-                    (None, Some(value)) => {
-                        total.add(value, 1);
-                        parts.push((partition, value.clone()));
-                        true
-                    }
-                };
-                if let [(only, value)] = parts.as_slice() {
-                    *self = Summed::One(*only, value.clone());
-                }
-                let held = !matches!(self, Summed::Many { parts, .. } if parts.is_empty());
-                (changed, held)
-            }
-        }
-    }
-
-    fn part(&self, partition: i32) -> Option<&Measures> {
-        match self {
-            Summed::One(held, value) => (*held == partition).then_some(value),
-            Summed::Many { parts, .. } => parts
-                .iter()
-                .find(|(p, _)| *p == partition)
-                .map(|(_, value)| value),
-        }
-    }
 }
 
 /// One pane: its cells, the shapes of its declarations that span several
@@ -165,25 +68,10 @@ impl Pane {
             .filter(|(_, count)| *count != 0)
     }
 
-    /// The cells of rollup `rollup` (an index into [`ROLLUPS`]), or the
-    /// pane's own cells for `None`.
-    pub fn cells_at(
-        &self,
-        rollup: Option<usize>,
-    ) -> Box<dyn Iterator<Item = (&CellKey, &Measures)> + '_> {
-        match rollup {
-            Some(rollup) => Box::new(self.rollups[rollup].cells()),
-            None => Box::new(self.cells()),
-        }
-    }
-
-    /// The pane's shapes for `None`; rollups keep presence counts instead
-    /// (see [`super::rollup`]), so none for a rollup.
-    pub fn shapes_at(&self, rollup: Option<usize>) -> Box<dyn Iterator<Item = (&Shape, i64)> + '_> {
-        match rollup {
-            Some(_) => Box::new(std::iter::empty()),
-            None => Box::new(self.shapes()),
-        }
+    /// The cells of rollup `rollup` (an index into [`ROLLUPS`]), with
+    /// presence counts in [`Measures::whole`] (see [`super::rollup`]).
+    pub fn rollup_cells(&self, rollup: usize) -> impl Iterator<Item = (&CellKey, &Measures)> {
+        self.rollups[rollup].cells()
     }
 
     /// Sets `partition`'s value of `item`, and moves the rollups by the
@@ -530,5 +418,6 @@ impl Panes {
     }
 }
 
+mod summed;
 #[cfg(test)]
 mod tests;

@@ -271,168 +271,34 @@ pub fn run_with_total(
     query: &Query,
     tables: &CodeTables,
 ) -> Result<(BTreeMap<Vec<String>, Measures>, Measures), Misaligned> {
-    let split = query.splits_declarations();
-    // The total is split only by item-level filters: without them every
-    // item of a selected declaration is selected.
-    let total_split = query.filters.iter().any(|f| f.dimension.is_item_level());
-    let rollup = rollup::choose(query);
-    let mut router = Router::new(query, tables);
-    let mut sums: Vec<Measures> = Vec::new();
-    let mut total = Measures::default();
-    let mut route: Vec<usize> = Vec::new();
-    panes.fold_panes(query.range.0, query.range.1, |pane| {
-        for (key, measures) in pane.cells_at(rollup) {
-            route.clear();
-            router.route(key, &mut route);
-            if route.is_empty() {
-                continue;
-            }
-            total.add(measures, 1);
-            if total_split {
-                total.declarations += measures.whole - measures.declarations;
-            }
-            for &group in &route {
-                if sums.len() <= group {
-                    sums.resize(group + 1, Measures::default());
+    let mut sums = Sums::new(query, tables);
+    let (from, to) = query.range;
+    match rollup::choose(query) {
+        Some(rollup) => {
+            // The same rollup keys recur in every pane of the range: add
+            // them up first, then route each distinct key once.
+            let mut summed: foldhash::HashMap<&CellKey, Measures> = Default::default();
+            panes.fold_panes(from, to, |pane| {
+                for (key, measures) in pane.rollup_cells(rollup) {
+                    summed.entry(key).or_default().add(measures, 1);
                 }
-                let sum = &mut sums[group];
-                sum.add(measures, 1);
-                if split {
-                    // Declarations spread over cells come from the shapes.
-                    sum.declarations += measures.whole - measures.declarations;
-                }
+            })?;
+            for (key, measures) in &summed {
+                sums.cell(key, measures);
             }
         }
-        if split {
-            for (shape, count) in pane.shapes_at(rollup) {
-                route.clear();
-                for key in shape.iter() {
-                    router.route(key, &mut route);
-                }
-                route.sort_unstable();
-                route.dedup();
-                if total_split && !route.is_empty() {
-                    total.declarations += count;
-                }
-                for &group in &route {
-                    if sums.len() <= group {
-                        sums.resize(group + 1, Measures::default());
-                    }
-                    sums[group].declarations += count;
+        None => panes.fold_panes(from, to, |pane| {
+            for (key, measures) in pane.cells() {
+                sums.cell(key, measures);
+            }
+            if sums.split {
+                for (shape, count) in pane.shapes() {
+                    sums.shape(shape, count);
                 }
             }
-        }
-    })?;
-    let mut groups: BTreeMap<Vec<String>, Measures> = router
-        .groups
-        .into_iter()
-        .zip(
-            sums.into_iter()
-                .chain(std::iter::repeat_with(Measures::default)),
-        )
-        .collect();
-    groups.retain(|_, measures| !measures.is_empty());
-    Ok((groups, total))
-}
-
-/// Which groups a cell adds to, without allocating per cell: dimension
-/// values are borrowed, and a group is found by its values joined into one
-/// reused string.
-struct Router<'a> {
-    query: &'a Query,
-    tables: &'a CodeTables,
-    /// Values of each group-by dimension for the current cell.
-    values: Vec<Vec<Cow<'a, str>>>,
-    /// Which of its values each group-by dimension takes in the current group.
-    choice: Vec<usize>,
-    /// Values of one filter's dimension for the current cell.
-    filtered: Vec<Cow<'a, str>>,
-    /// The current group's values, joined by [`SEPARATOR`].
-    probe: String,
-    index: foldhash::HashMap<String, usize>,
-    groups: Vec<Vec<String>>,
-}
-
-/// Joins a group's values in [`Router::probe`]; no code contains it.
-const SEPARATOR: char = '\u{1f}';
-
-impl<'a> Router<'a> {
-    fn new(query: &'a Query, tables: &'a CodeTables) -> Self {
-        Router {
-            query,
-            tables,
-            values: vec![Vec::new(); query.group_by.len()],
-            choice: vec![0; query.group_by.len()],
-            filtered: Vec::new(),
-            probe: String::new(),
-            index: Default::default(),
-            groups: Vec::new(),
-        }
+        })?,
     }
-
-    /// Appends the groups `key` adds to (none when a filter rejects it).
-    fn route(&mut self, key: &'a CellKey, out: &mut Vec<usize>) {
-        if !self.selects(key) {
-            return;
-        }
-        for (dimension, values) in self.query.group_by.iter().zip(&mut self.values) {
-            dimension.values_into(key, self.tables, values);
-        }
-        // Every combination of the values (several only for country groups).
-        self.choice.fill(0);
-        loop {
-            out.push(self.current_group());
-            if !next_combination(&mut self.choice, &self.values) {
-                return;
-            }
-        }
-    }
-
-    /// Whether `key` passes every filter.
-    fn selects(&mut self, key: &'a CellKey) -> bool {
-        self.query.filters.iter().all(|filter| {
-            filter
-                .dimension
-                .values_into(key, self.tables, &mut self.filtered);
-            self.filtered
-                .iter()
-                .any(|value| filter.values.iter().any(|accepted| accepted == value))
-        })
-    }
-
-    /// The index of the group `choice` picks from `values`, added if new.
-    fn current_group(&mut self) -> usize {
-        self.probe.clear();
-        for (values, &chosen) in self.values.iter().zip(&self.choice) {
-            self.probe.push_str(&values[chosen]);
-            self.probe.push(SEPARATOR);
-        }
-        if let Some(&group) = self.index.get(self.probe.as_str()) {
-            return group;
-        }
-        let values = self
-            .values
-            .iter()
-            .zip(&self.choice)
-            .map(|(values, &chosen)| values[chosen].clone().into_owned())
-            .collect();
-        self.groups.push(values);
-        self.index.insert(self.probe.clone(), self.groups.len() - 1);
-        self.groups.len() - 1
-    }
-}
-
-/// Moves `choice` to the next combination of `values`, odometer-style;
-/// false after the last one.
-fn next_combination(choice: &mut [usize], values: &[Vec<Cow<'_, str>>]) -> bool {
-    for (chosen, values) in choice.iter_mut().zip(values).rev() {
-        *chosen += 1;
-        if *chosen < values.len() {
-            return true;
-        }
-        *chosen = 0;
-    }
-    false
+    Ok(sums.finish())
 }
 
 /// A measure to order groups and compute shares by.
@@ -529,6 +395,9 @@ fn group_keys(dimensions: &[Dimension], key: &CellKey, tables: &CodeTables) -> V
 #[cfg(test)]
 pub(crate) mod distinct_tests;
 mod resolve;
+mod sum;
+
+use sum::Sums;
 
 #[cfg(test)]
 mod tests {

@@ -35,7 +35,7 @@
 
 use std::collections::hash_map::Entry;
 
-use compact_str::CompactString;
+use ustr::Ustr;
 
 use super::cell::{CellKey, Measures, Shape};
 use super::query::{Dimension, Query};
@@ -141,30 +141,26 @@ pub fn choose(query: &Query) -> Option<usize> {
     ROLLUPS.iter().position(answers)
 }
 
+/// The blank code of a dimension a rollup does not keep.
+static BLANK: std::sync::LazyLock<Ustr> = std::sync::LazyLock::new(|| Ustr::from(""));
+
 /// `key` with the dimensions `keeps` does not keep blanked.
 pub fn project(keeps: Dims, key: &CellKey) -> CellKey {
-    let text = |dim: Dims, value: &CompactString| {
-        if keeps.has(dim) {
-            value.clone()
-        } else {
-            CompactString::const_new("")
-        }
-    };
-    let optional = |dim: Dims, value: &Option<CompactString>| {
-        if keeps.has(dim) { value.clone() } else { None }
-    };
+    let blank = *BLANK;
+    let text = |dim: Dims, value: Ustr| if keeps.has(dim) { value } else { blank };
+    let optional = |dim: Dims, value: Option<Ustr>| if keeps.has(dim) { value } else { None };
     CellKey {
         category: key.category,
-        subcategory: optional(Dims::SUBCATEGORY, &key.subcategory),
+        subcategory: optional(Dims::SUBCATEGORY, key.subcategory),
         direction: key.direction,
-        supervision_mode: text(Dims::SUPERVISION_MODE, &key.supervision_mode),
-        statistics_group: text(Dims::STATISTICS_GROUP, &key.statistics_group),
-        customs_office: text(Dims::CUSTOMS_OFFICE, &key.customs_office),
-        transport_mode: optional(Dims::TRANSPORT_MODE, &key.transport_mode),
-        partner_country: text(Dims::PARTNER_COUNTRY, &key.partner_country),
-        province: optional(Dims::PROVINCE, &key.province),
-        hs_chapter: text(Dims::HS_CHAPTER, &key.hs_chapter),
-        currency: text(Dims::CURRENCY, &key.currency),
+        supervision_mode: text(Dims::SUPERVISION_MODE, key.supervision_mode),
+        statistics_group: text(Dims::STATISTICS_GROUP, key.statistics_group),
+        customs_office: text(Dims::CUSTOMS_OFFICE, key.customs_office),
+        transport_mode: optional(Dims::TRANSPORT_MODE, key.transport_mode),
+        partner_country: text(Dims::PARTNER_COUNTRY, key.partner_country),
+        province: optional(Dims::PROVINCE, key.province),
+        hs_chapter: text(Dims::HS_CHAPTER, key.hs_chapter),
+        currency: text(Dims::CURRENCY, key.currency),
     }
 }
 
