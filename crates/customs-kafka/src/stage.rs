@@ -142,8 +142,13 @@ pub trait Transform: Send + 'static {
     fn finish(&mut self, _outputs: &mut Vec<Output>) {}
 
     /// Called before a transaction begins, with the partitions of its
-    /// batch; may block (e.g. until their state is restored).
-    fn prepare(&mut self, _partitions: &[(String, i32)]) {}
+    /// batch; may block (e.g. until their state is restored). Returns
+    /// whether the batch may be processed: on `false` (e.g. a restore cut
+    /// short by shutdown) no transaction begins, and the batch is read
+    /// again from its first offsets.
+    fn prepare(&mut self, _partitions: &[(String, i32)]) -> bool {
+        true
+    }
 
     /// The transaction with everything `transform` returned since
     /// `prepare` committed.
@@ -291,7 +296,12 @@ impl Stage {
             if batch.is_empty() {
                 continue;
             }
-            transform.prepare(&batch_partitions(&batch));
+            if !transform.prepare(&batch_partitions(&batch)) || shutdown.is_cancelled() {
+                // Nothing of the batch was processed: read it again (or stop).
+                rewind(&consumer, &batch);
+                consumer.context().batch_done(None);
+                continue;
+            }
             let started = Instant::now();
             match self.run_transaction(&consumer, &producer, &batch, &mut transform) {
                 Ok((tally, offsets)) => {

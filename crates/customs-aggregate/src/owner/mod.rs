@@ -165,9 +165,11 @@ impl Owner {
         let horizon = self.policy.horizon(self.watermark());
         let partition = record.partition;
         let mut owned = self.shared.owned();
-        let state = owned
-            .entry(partition)
-            .or_insert_with(|| PartitionState::new(self.policy));
+        let Some(state) = owned.get_mut(&partition) else {
+            // `prepare` admits a batch only when every partition of it is
+            // held; an empty state here would miscount, so stop instead.
+            panic!("partition {partition} is not held: its records cannot be counted");
+        };
         let (outcome, event_minute) = match kind {
             v1::classified_event::Kind::Declaration(wire) => {
                 let classified = ClassifiedDeclaration::try_from(wire)
@@ -412,13 +414,33 @@ impl Transform for Owner {
         }
     }
 
-    fn prepare(&mut self, partitions: &[(String, i32)]) {
+    fn prepare(&mut self, partitions: &[(String, i32)]) -> bool {
         // The first batch waits for the whole view: watermarks of every
         // partition take part in lateness decisions.
         while !self.shared.wait_restored(Duration::from_millis(200))
             && !self.shutdown.is_cancelled()
         {}
         self.take_over(partitions);
+        // Every partition of the batch must be held whole: a restore cut
+        // short (shutdown, a client that could not be created) leaves the
+        // batch unprocessed, to be read again.
+        let missing = {
+            let owned = self.shared.owned();
+            partitions
+                .iter()
+                .map(|(_, partition)| *partition)
+                .find(|partition| !owned.contains_key(partition))
+        };
+        if let Some(partition) = missing {
+            if !self.shutdown.is_cancelled() {
+                tracing::error!(
+                    partition,
+                    "partition state not restored; the batch is read again"
+                );
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            return false;
+        }
         // After any restore: lateness is judged against the restored
         // watermarks, never against an empty view.
         self.snapshot_marks();
@@ -426,6 +448,7 @@ impl Transform for Owner {
             self.last_housekeeping = Instant::now();
             self.housekeeping_due = self.shared.owned().keys().copied().collect();
         }
+        true
     }
 
     fn committed(&mut self) {

@@ -11,7 +11,15 @@ use customs_domain::lifecycle::partition::Stored;
 use super::*;
 use crate::config::StatisticsConfig;
 
+/// An owner holding partition 0 (empty), as after its take-over.
 fn owner() -> Owner {
+    let mut owner = owner_with(CancellationToken::new());
+    let state = PartitionState::new(owner.policy);
+    owner.shared.owned().insert(0, state);
+    owner
+}
+
+fn owner_with(shutdown: CancellationToken) -> Owner {
     let shared = Arc::new(Shared::new(
         CodeTables::embedded(),
         StatisticsConfig::default(),
@@ -28,8 +36,27 @@ fn owner() -> Owner {
             stats: "stats".to_owned(),
             late: "late".to_owned(),
         },
-        CancellationToken::new(),
+        shutdown,
     )
+}
+
+#[test]
+fn a_batch_whose_partition_is_not_restored_is_not_processed() {
+    // Shutdown while taking a partition over: the restore stops early. The
+    // batch must then be put back, never counted against an empty state.
+    let shutdown = CancellationToken::new();
+    let mut stopping = owner_with(shutdown.clone());
+    shutdown.cancel();
+    assert!(!stopping.prepare(&[("classified".to_owned(), 3)]));
+    assert!(!stopping.shared.owned().contains_key(&3));
+    // A partition already held is admitted (also while stopping: the
+    // batch is whole; the stage itself stops before a transaction).
+    stopping
+        .shared
+        .owned()
+        .insert(0, PartitionState::new(stopping.policy));
+    assert!(stopping.prepare(&[("classified".to_owned(), 0)]));
+    assert!(!stopping.prepare(&[("classified".to_owned(), 0), ("classified".to_owned(), 3)]));
 }
 
 fn declaration(id: &str, declared_at: &str, app_type: AppType) -> Vec<u8> {
