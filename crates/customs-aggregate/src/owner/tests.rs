@@ -13,7 +13,7 @@ use crate::config::StatisticsConfig;
 
 /// An owner holding partition 0 (empty), as after its take-over.
 fn owner() -> Owner {
-    let mut owner = owner_with(CancellationToken::new());
+    let owner = owner_with(CancellationToken::new());
     let state = PartitionState::new(owner.policy);
     owner.shared.owned().insert(0, state);
     owner
