@@ -9,7 +9,7 @@
 //! column says `unverified` or `illustrative` are best public knowledge and
 //! are corrected in the data, never in code.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rust_decimal::Decimal;
@@ -127,6 +127,27 @@ struct TransportRow {
 #[derive(Deserialize)]
 struct TermsRow {
     code: String,
+    valuation_basis: TermsBasis,
+}
+
+/// What the price in a transaction-terms code includes, the
+/// `valuation_basis` column of `transaction_terms.csv`: what statistical
+/// valuation (imports CIF, exports FOB) adds or deducts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TermsBasis {
+    /// Cost, insurance and freight.
+    Cif,
+    /// Cost and freight.
+    Cfr,
+    /// Free on board.
+    Fob,
+    /// Cost and insurance.
+    Ci,
+    /// Ex works.
+    Exw,
+    /// No price basis to convert from (market price, 垫仓).
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -182,7 +203,7 @@ pub struct CodeTables {
     country_by_code: HashMap<String, String>,
     modes: HashMap<String, SupervisionMode>,
     transport_crosses_border: HashMap<String, bool>,
-    transaction_terms: BTreeSet<String>,
+    transaction_terms: HashMap<String, TermsBasis>,
     districts: HashMap<String, District>,
     provinces: HashMap<String, Province>,
     groups_by_country: HashMap<String, Vec<String>>,
@@ -330,7 +351,9 @@ impl CodeTables {
                 .insert(row.code, row.crosses_border);
         }
         for row in read_rows::<TermsRow>("transaction_terms", text("transaction_terms.csv"))? {
-            tables.transaction_terms.insert(row.code);
+            tables
+                .transaction_terms
+                .insert(row.code, row.valuation_basis);
         }
         for row in read_rows::<DistrictRow>("customs_districts", text("customs_districts.csv"))? {
             let district = District {
@@ -398,7 +421,12 @@ impl CodeTables {
 
     /// Whether a transaction-terms code exists.
     pub fn has_transaction_terms(&self, code: &str) -> bool {
-        self.transaction_terms.contains(code)
+        self.transaction_terms.contains_key(code)
+    }
+
+    /// What the price in transaction terms `code` includes.
+    pub fn terms_basis(&self, code: &str) -> Option<TermsBasis> {
+        self.transaction_terms.get(code).copied()
     }
 
     /// The directly-subordinate customs for a customs office code (its first two digits).

@@ -231,8 +231,66 @@ pub struct Declaration {
     /// Export inventory statistics flag: `A` simplified, `B` summarised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistics_flag: Option<String>,
+    /// Freight (`FeeMark`/`FeeRate`/`FeeCurr`), declarations only; holds
+    /// freight and insurance together when they are declared combined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freight: Option<Cost>,
+    /// Insurance (`InsurMark`/`InsurRate`/`InsurCurr`), declarations only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insurance: Option<Cost>,
+    /// Other costs (`OtherMark`/`OtherRate`/`OtherCurr`), declarations only;
+    /// kept, but not part of the statistical value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_costs: Option<Cost>,
     /// Goods items, ordered by item number.
     pub items: Vec<Item>,
+}
+
+/// How a cost beside the goods price is declared (the `*Mark` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostMark {
+    /// 1: a rate in percent (`5` = 5 %; an insurance `0.3` = 3 per mille).
+    Rate,
+    /// 2: an amount per tonne of gross weight, in the cost's currency.
+    PerTonne,
+    /// 3: a total amount in the cost's currency.
+    Total,
+}
+
+impl CostMark {
+    /// The mark of a `*Mark` field value (`1`, `2` or `3`).
+    pub fn from_code(code: &str) -> Option<CostMark> {
+        match code {
+            "1" => Some(CostMark::Rate),
+            "2" => Some(CostMark::PerTonne),
+            "3" => Some(CostMark::Total),
+            _ => None,
+        }
+    }
+
+    /// The field value of the mark.
+    pub fn code(self) -> &'static str {
+        match self {
+            CostMark::Rate => "1",
+            CostMark::PerTonne => "2",
+            CostMark::Total => "3",
+        }
+    }
+}
+
+/// A freight, insurance or other cost as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cost {
+    /// What the number is.
+    pub mark: CostMark,
+    /// The rate in percent, or the amount (`*Rate`).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub rate: Decimal,
+    /// ISO 4217 currency of a per-tonne or total amount (`*Curr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// A receipt (`InventoryReturn`) reporting an inventory's status.
@@ -295,6 +353,8 @@ impl SummaryResult {
 }
 
 /// One fact read from a message.
+// Declarations are nearly every event: boxing them would allocate per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {

@@ -61,6 +61,10 @@ pub enum RejectReason {
     MalformedJson,
     /// No (currency, month) conversion rate exists for a declared value.
     MissingExchangeRate,
+    /// A freight, insurance or other-cost field set is not one of the
+    /// forms the filling rules allow: a mark other than 1, 2 or 3, a rate
+    /// without a mark, or a per-tonne or total cost without a currency.
+    InvalidCost,
     /// The event is older than the watermark minus the allowed lateness,
     /// or would restate figures dated before that horizon (final figures).
     BeyondAllowedLateness,
@@ -68,7 +72,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// All reasons, for documentation and for pre-registering metrics.
-    pub const ALL: [RejectReason; 27] = [
+    pub const ALL: [RejectReason; 28] = [
         RejectReason::PayloadTooLarge,
         RejectReason::InvalidEncoding,
         RejectReason::MalformedXml,
@@ -95,6 +99,7 @@ impl RejectReason {
         RejectReason::UndecodableRecord,
         RejectReason::MalformedJson,
         RejectReason::MissingExchangeRate,
+        RejectReason::InvalidCost,
         RejectReason::BeyondAllowedLateness,
     ];
 
@@ -127,6 +132,7 @@ impl RejectReason {
             RejectReason::UndecodableRecord => "undecodable_record",
             RejectReason::MalformedJson => "malformed_json",
             RejectReason::MissingExchangeRate => "missing_exchange_rate",
+            RejectReason::InvalidCost => "invalid_cost",
             RejectReason::BeyondAllowedLateness => "beyond_allowed_lateness",
         }
     }

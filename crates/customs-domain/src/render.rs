@@ -47,6 +47,17 @@ pub fn render_dec_message(declaration: &Declaration) -> String {
     );
     decimal(e, "GrossWet", declaration.gross_weight_kg);
     decimal(e, "NetWt", declaration.net_weight_kg);
+    for (prefix, cost) in [
+        ("Fee", &declaration.freight),
+        ("Insur", &declaration.insurance),
+        ("Other", &declaration.other_costs),
+    ] {
+        if let Some(cost) = cost {
+            element(e, &format!("{prefix}Mark"), cost.mark.code());
+            element(e, &format!("{prefix}Rate"), &cost.rate.to_string());
+            optional(e, &format!("{prefix}Curr"), cost.currency.as_deref());
+        }
+    }
     e.push_str("</DecHead>\n<DecLists>\n");
     for item in &declaration.items {
         e.push_str("<DecList>\n");

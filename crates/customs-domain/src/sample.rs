@@ -132,6 +132,9 @@ fn sample_declaration(index: usize) -> Declaration {
         gross_weight_kg: Some(Decimal::new(1_000 + (index as i64 * 37) % 90_000, 1)),
         net_weight_kg: Some(Decimal::new(900 + (index as i64 * 37) % 80_000, 1)),
         statistics_flag: None,
+        freight: None,
+        insurance: None,
+        other_costs: None,
         items,
     }
 }

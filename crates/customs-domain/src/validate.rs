@@ -72,6 +72,22 @@ fn declaration_rules(
         .declared_at
         .map(|d| fields::date_time(&d, "declared_at"))
         .transpose()?;
+    for (cost, field) in [
+        (&mut declaration.freight, "freight"),
+        (&mut declaration.insurance, "insurance"),
+        (&mut declaration.other_costs, "other_costs"),
+    ] {
+        if let Some(cost) = cost {
+            cost.rate = fields::check_amount(cost.rate, format!("{field}/rate"))?;
+            if let Some(currency) = &cost.currency {
+                cost.currency = Some(fields::currency(
+                    currency,
+                    format!("{field}/currency"),
+                    tables,
+                )?);
+            }
+        }
+    }
     if declaration.items.is_empty() {
         return Err(Rejection::new(
             RejectReason::NoItems,

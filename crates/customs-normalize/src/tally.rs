@@ -4,7 +4,9 @@
 //! direction, review flag, value in CNY and USD). The figures wait in a
 //! per-transaction tally; the stage's `committed` hook adds them to
 //! `customs_normalize_declarations_classified_total`,
-//! `..._declarations_flagged_total` and `..._value_processed_total`, its
+//! `..._declarations_flagged_total`, `..._value_processed_total` and
+//! `..._values_flagged_total` (declarations whose statistical value could
+//! not be derived, or only with a known gap, by flag), its
 //! `aborted` hook throws them away, so every counter equals what became
 //! visible in the classified topic, as the stage's own counters do.
 //!
@@ -16,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use customs_domain::valuation::ValueFlag;
 use customs_domain::{Direction, TradeCategory};
 use rust_decimal::Decimal;
 
@@ -37,6 +40,8 @@ pub(crate) struct NormalizeTally {
     value: BTreeMap<(&'static str, usize), Decimal>,
     /// (category, currency index) → committed value since the start.
     committed_value: BTreeMap<(&'static str, usize), Decimal>,
+    /// Valuation flag → declarations in the open transaction.
+    value_flags: BTreeMap<&'static str, u64>,
 }
 
 impl NormalizeTally {
@@ -52,7 +57,15 @@ impl NormalizeTally {
                 let _value = metrics::counter!("customs_normalize_value_processed_total", "category" => category, "currency" => currency);
             }
         }
+        for flag in ValueFlag::ALL {
+            let _flagged = metrics::counter!("customs_normalize_values_flagged_total", "flag" => flag.as_str());
+        }
         NormalizeTally::default()
+    }
+
+    /// The valuation of the declaration just recorded carries `flag`.
+    pub(crate) fn value_flag(&mut self, flag: ValueFlag) {
+        *self.value_flags.entry(flag.as_str()).or_default() += 1;
     }
 
     /// One classified declaration in the open transaction.
@@ -82,6 +95,10 @@ impl NormalizeTally {
                     .increment(counts.flagged);
             }
         }
+        for (flag, count) in std::mem::take(&mut self.value_flags) {
+            metrics::counter!("customs_normalize_values_flagged_total", "flag" => flag)
+                .increment(count);
+        }
         for ((category, currency), amount) in std::mem::take(&mut self.value) {
             let step = self.add_value(category, currency, amount);
             metrics::counter!("customs_normalize_value_processed_total", "category" => category, "currency" => CURRENCIES[currency])
@@ -93,6 +110,7 @@ impl NormalizeTally {
     pub(crate) fn aborted(&mut self) {
         self.counts.clear();
         self.value.clear();
+        self.value_flags.clear();
     }
 
     /// Adds `amount` to the committed sum and returns how many whole units

@@ -55,6 +55,9 @@ impl NormalizeTransform {
             valuation.total_cny,
             valuation.total_usd,
         );
+        if let Some(flag) = valuation.flag {
+            self.tally.value_flag(flag);
+        }
         Ok(ClassifiedDeclaration {
             declaration,
             classification,

@@ -16,6 +16,9 @@ use rust_decimal::Decimal;
 
 use crate::v1;
 
+mod costs;
+use customs_domain::model::Cost;
+
 /// A protobuf record that does not describe a valid domain value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConversionError {
@@ -203,6 +206,9 @@ impl From<&Declaration> for v1::Declaration {
             gross_weight_kg: decimal_text(declaration.gross_weight_kg),
             net_weight_kg: decimal_text(declaration.net_weight_kg),
             statistics_flag: text(&declaration.statistics_flag),
+            freight: declaration.freight.as_ref().map(v1::Cost::from),
+            insurance: declaration.insurance.as_ref().map(v1::Cost::from),
+            other_costs: declaration.other_costs.as_ref().map(v1::Cost::from),
         }
     }
 }
@@ -233,6 +239,9 @@ impl TryFrom<v1::Declaration> for Declaration {
             transport_mode: opt(declaration.transport_mode),
             transaction_terms: opt(declaration.transaction_terms),
             statistics_flag: opt(declaration.statistics_flag),
+            freight: declaration.freight.map(Cost::try_from).transpose()?,
+            insurance: declaration.insurance.map(Cost::try_from).transpose()?,
+            other_costs: declaration.other_costs.map(Cost::try_from).transpose()?,
         })
     }
 }
@@ -334,6 +343,10 @@ impl From<&Valuation> for v1::Valuation {
                     usd: item.usd.to_string(),
                 })
                 .collect(),
+            flag: valuation
+                .flag
+                .map(|flag| flag.as_str().to_owned())
+                .unwrap_or_default(),
         }
     }
 }
@@ -389,6 +402,7 @@ impl TryFrom<v1::ClassifiedDeclaration> for ClassifiedDeclaration {
                         })
                     })
                     .collect::<Result<_, ConversionError>>()?,
+                flag: costs::value_flag(&valuation.flag)?,
                 month: valuation.month,
             },
         })
@@ -411,6 +425,14 @@ mod tests {
             .replace(
                 "<DDate>20180118164707</DDate>",
                 "<DDate>20261118164707</DDate>",
+            )
+            // Declared costs and a flagged valuation (an EXW export) travel too.
+            .replace("<TransMode>3</TransMode>", "<TransMode>7</TransMode>")
+            .replace(
+                "<GrossWet>",
+                "<FeeMark>2</FeeMark><FeeRate>24</FeeRate><FeeCurr>502</FeeCurr>\
+                 <InsurMark>1</InsurMark><InsurRate>0.3</InsurRate>\
+                 <OtherMark>3</OtherMark><OtherRate>15.5</OtherRate><OtherCurr>CNY</OtherCurr><GrossWet>",
             );
         let Some(Event::Declaration(declaration)) =
             parse_message(xml.as_bytes(), &tables, ParseLimits::default())
@@ -421,6 +443,11 @@ mod tests {
         };
         let classification = classify(&declaration, &tables).unwrap_or_else(|r| panic!("{r}"));
         let valuation = value(&declaration, &tables).unwrap_or_else(|r| panic!("{r}"));
+        assert!(declaration.freight.is_some() && declaration.other_costs.is_some());
+        assert_eq!(
+            valuation.flag,
+            Some(customs_domain::valuation::ValueFlag::ExwExport)
+        );
         let classified = ClassifiedDeclaration {
             declaration,
             classification,

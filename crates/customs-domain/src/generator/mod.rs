@@ -440,6 +440,9 @@ impl<'t> Generator<'t> {
             gross_weight_kg: Some(Decimal::new(self.rng.random_range(10..=9_000_000), 1)),
             net_weight_kg: None,
             statistics_flag: (inventory && direction == Direction::Export).then(|| "B".to_owned()),
+            freight: None,
+            insurance: None,
+            other_costs: None,
             items,
         }
     }

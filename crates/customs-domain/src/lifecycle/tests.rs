@@ -32,6 +32,7 @@ pub(crate) fn inventory(guid: &str, app_type: AppType, cny: i64) -> ClassifiedDe
             }],
             total_cny: Decimal::from(cny),
             total_usd: Decimal::from(cny / 7),
+            flag: None,
         },
     }
 }

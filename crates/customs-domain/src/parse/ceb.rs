@@ -55,6 +55,9 @@ pub(crate) fn inventory(
         gross_weight_kg: fields::optional_amount(get("grossWeight"), "InventoryHead/grossWeight")?,
         net_weight_kg: fields::optional_amount(get("netWeight"), "InventoryHead/netWeight")?,
         statistics_flag,
+        freight: None,
+        insurance: None,
+        other_costs: None,
         items,
     })
 }

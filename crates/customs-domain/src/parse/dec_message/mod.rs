@@ -4,8 +4,8 @@
 
 use super::collect::{Fields, RawRecord};
 use super::fields;
-use crate::model::{AppType, Declaration, Item, MessageType, Money};
-use crate::reject::Rejection;
+use crate::model::{AppType, Cost, CostMark, Declaration, Item, MessageType, Money};
+use crate::reject::{RejectReason, Rejection};
 
 /// Builds the declaration of one `DecMessage` record.
 pub(crate) fn build(record: &RawRecord) -> Result<Declaration, Rejection> {
@@ -40,6 +40,9 @@ pub(crate) fn build(record: &RawRecord) -> Result<Declaration, Rejection> {
         gross_weight_kg: fields::optional_amount(get("GrossWet"), "DecHead/GrossWet")?,
         net_weight_kg: fields::optional_amount(get("NetWt"), "DecHead/NetWt")?,
         statistics_flag: None,
+        freight: cost(&get, "Fee")?,
+        insurance: cost(&get, "Insur")?,
+        other_costs: cost(&get, "Other")?,
         items,
     })
 }
@@ -73,3 +76,48 @@ fn build_item(raw: &Fields) -> Result<Item, Rejection> {
 
 #[cfg(test)]
 mod tests;
+
+/// The cost declared in `DecHead/{prefix}Mark`, `{prefix}Rate` and
+/// `{prefix}Curr` (`Fee`, `Insur`, `Other`), or `None` when none is: an
+/// empty or zero mark with no rate. Currencies are checked by
+/// [`crate::validate`].
+fn cost<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    prefix: &str,
+) -> Result<Option<Cost>, Rejection> {
+    let field = |name: &str| format!("DecHead/{prefix}{name}");
+    let mark = fields::optional(get(&format!("{prefix}Mark"))).filter(|mark| *mark != "0");
+    let rate = fields::optional(get(&format!("{prefix}Rate")));
+    let currency = fields::optional(get(&format!("{prefix}Curr"))).map(str::to_owned);
+    let (mark, rate) = match (mark, rate) {
+        (None, None) => return Ok(None),
+        (None, Some(rate)) => {
+            return Err(Rejection::new(
+                RejectReason::InvalidCost,
+                format!("{} {rate:?} has no {}", field("Rate"), field("Mark")),
+            ));
+        }
+        (Some(mark), rate) => (mark, rate),
+    };
+    let Some(mark_code) = CostMark::from_code(mark) else {
+        return Err(Rejection::new(
+            RejectReason::InvalidCost,
+            format!(
+                "{} {mark:?} is not 1 (rate), 2 (per tonne) or 3 (total)",
+                field("Mark")
+            ),
+        ));
+    };
+    let rate = fields::amount(fields::required(rate, field("Rate"))?, field("Rate"))?;
+    if mark_code != CostMark::Rate && currency.is_none() {
+        return Err(Rejection::new(
+            RejectReason::InvalidCost,
+            format!("{} {mark:?} needs {}", field("Mark"), field("Curr")),
+        ));
+    }
+    Ok(Some(Cost {
+        mark: mark_code,
+        rate,
+        currency: currency.filter(|_| mark_code != CostMark::Rate),
+    }))
+}

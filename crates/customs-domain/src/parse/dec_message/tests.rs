@@ -63,6 +63,67 @@ fn reads_a_wrapped_prefixed_crlf_declaration_with_seq_no_identity() {
 }
 
 #[test]
+fn reads_freight_insurance_and_other_costs() {
+    let costs = "<GrossWet>1250.5</GrossWet><FeeMark>2</FeeMark><FeeRate>24</FeeRate>\
+        <FeeCurr>502</FeeCurr><InsurMark>1</InsurMark><InsurRate>0.3</InsurRate>\
+        <OtherMark>3</OtherMark><OtherRate>150</OtherRate><OtherCurr>142</OtherCurr>";
+    let xml = EXPORT.replacen("<GrossWet>1250.5</GrossWet>", costs, 1);
+    let dec = parse(xml.as_bytes()).unwrap_or_else(|r| panic!("{r}"));
+    let freight = dec.freight.unwrap_or_else(|| panic!("freight"));
+    assert_eq!(freight.mark, crate::model::CostMark::PerTonne);
+    assert_eq!(freight.rate, Decimal::from(24));
+    assert_eq!(
+        freight.currency.as_deref(),
+        Some("USD"),
+        "numeric 502 normalised"
+    );
+    let insurance = dec.insurance.unwrap_or_else(|| panic!("insurance"));
+    assert_eq!(
+        (insurance.mark, insurance.rate),
+        (crate::model::CostMark::Rate, Decimal::new(3, 1))
+    );
+    assert_eq!(insurance.currency, None);
+    let other = dec.other_costs.unwrap_or_else(|| panic!("other costs"));
+    assert_eq!(other.currency.as_deref(), Some("CNY"));
+    // No cost fields, or an empty or zero mark with no rate: no cost.
+    let plain = parse(EXPORT.as_bytes()).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(plain.freight, None);
+    let zero = EXPORT.replacen(
+        "<GrossWet>",
+        "<FeeMark>0</FeeMark><InsurMark></InsurMark><GrossWet>",
+        1,
+    );
+    let zero = parse(zero.as_bytes()).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!((zero.freight, zero.insurance), (None, None));
+}
+
+#[test]
+fn malformed_costs_are_invalid_cost() {
+    let with = |fields: &str| EXPORT.replacen("<GrossWet>", &format!("{fields}<GrossWet>"), 1);
+    for fields in [
+        "<FeeMark>4</FeeMark><FeeRate>1</FeeRate>",
+        "<InsurRate>0.3</InsurRate>",
+        "<FeeMark>3</FeeMark><FeeRate>100</FeeRate>",
+    ] {
+        assert_eq!(
+            reason(&with(fields)),
+            Some(RejectReason::InvalidCost),
+            "{fields}"
+        );
+    }
+    assert_eq!(
+        reason(&with("<FeeMark>1</FeeMark><FeeRate>five</FeeRate>")),
+        Some(RejectReason::InvalidAmount)
+    );
+    assert_eq!(
+        reason(&with(
+            "<FeeMark>3</FeeMark><FeeRate>9</FeeRate><FeeCurr>ZZZ</FeeCurr>"
+        )),
+        Some(RejectReason::UnknownCurrency)
+    );
+}
+
+#[test]
 fn a_bom_does_not_matter() {
     let with_bom = parse(WITH_BOM).unwrap_or_else(|r| panic!("{r}"));
     let without = parse(EXPORT.as_bytes()).unwrap_or_else(|r| panic!("{r}"));

@@ -1,10 +1,18 @@
-//! Valuation: every declared value converted to CNY and USD at the monthly
-//! customs conversion rate of the declaration's month (UTC+8).
+//! Valuation: every item's statistical value (imports CIF, exports FOB;
+//! [`statistical`]) in CNY and USD at the monthly customs conversion rate
+//! of the declaration's month (UTC+8).
 //!
-//! Each item is converted and rounded to the fen/cent (half away from zero);
-//! totals are the sums of the rounded items, so item values always add up to
-//! the total. A missing rate is a [`RejectReason::MissingExchangeRate`], never
-//! a zero.
+//! Each item's goods value is converted and rounded to the fen (half away
+//! from zero), freight and insurance are added or deducted as its terms
+//! require, and its USD value is its statistical CNY at the month's USD
+//! rate, rounded to the cent; totals are the sums of the rounded items, so
+//! item values always add up to the total. A missing rate is a
+//! [`RejectReason::MissingExchangeRate`], never a zero; a value that cannot
+//! be converted is the goods value with a [`ValueFlag`].
+
+pub mod statistical;
+
+pub use statistical::ValueFlag;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -39,6 +47,10 @@ pub struct Valuation {
     /// Sum of the item values in USD.
     #[serde(with = "rust_decimal::serde::str")]
     pub total_usd: Decimal,
+    /// Why the values are the declared goods values (or converted with a
+    /// known gap); `None`: the statistical value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<ValueFlag>,
 }
 
 /// Values `declaration` with the monthly rates in `tables`.
@@ -61,21 +73,32 @@ pub fn value(declaration: &Declaration, tables: &CodeTables) -> Result<Valuation
         })
     };
     let usd_rate = rate("USD")?;
-    let mut items = Vec::with_capacity(declaration.items.len());
-    for item in &declaration.items {
-        let cny = round(item.declared_total.amount * rate(&item.declared_total.currency)?);
-        let usd = round(cny / usd_rate);
-        items.push(ItemValue {
+    let goods = declaration
+        .items
+        .iter()
+        .map(|item| {
+            Ok(round(
+                item.declared_total.amount * rate(&item.declared_total.currency)?,
+            ))
+        })
+        .collect::<Result<Vec<Decimal>, Rejection>>()?;
+    let (values, flag) = statistical::statistical(declaration, &goods, tables, &rate)?;
+    let items: Vec<ItemValue> = declaration
+        .items
+        .iter()
+        .zip(values)
+        .map(|(item, cny)| ItemValue {
             item_no: item.item_no,
             cny,
-            usd,
-        });
-    }
+            usd: round(cny / usd_rate),
+        })
+        .collect();
     Ok(Valuation {
         month: month.to_owned(),
         total_cny: items.iter().map(|item| item.cny).sum(),
         total_usd: items.iter().map(|item| item.usd).sum(),
         items,
+        flag,
     })
 }
 
@@ -106,6 +129,9 @@ mod tests {
             gross_weight_kg: None,
             net_weight_kg: None,
             statistics_flag: None,
+            freight: None,
+            insurance: None,
+            other_costs: None,
             items: amounts
                 .iter()
                 .enumerate()
