@@ -103,6 +103,19 @@ impl RejectReason {
         RejectReason::BeyondAllowedLateness,
     ];
 
+    /// The services that can reject a message for this reason (the stage
+    /// column of `docs/reject-reasons.md`): only these export its series.
+    pub fn services(self) -> &'static [&'static str] {
+        match self {
+            RejectReason::UnknownSupervisionMode | RejectReason::MissingExchangeRate => {
+                &["normalize"]
+            }
+            RejectReason::UndecodableRecord => &["normalize", "aggregate"],
+            RejectReason::BeyondAllowedLateness => &["aggregate"],
+            _ => &["ingest"],
+        }
+    }
+
     /// Stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -27,7 +27,12 @@ pub(crate) struct StageMetrics {
 
 impl StageMetrics {
     pub(crate) fn new(service: &'static str) -> Self {
-        for reason in RejectReason::ALL {
+        // Only the series this service can produce (always-zero series of
+        // other services' reasons would be noise on every dashboard).
+        for reason in RejectReason::ALL
+            .into_iter()
+            .filter(|reason| reason.services().contains(&service))
+        {
             let _registered = metrics::counter!(format!("customs_{service}_messages_rejected_total"), "reason" => reason.as_str());
         }
         StageMetrics {
