@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: the services allocate and free
+/// many small buffers per message (measured in bench/results/profile-*.txt).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Normalize service of the customs-declaration pipeline.
 #[derive(Parser)]
 #[command(version, about)]

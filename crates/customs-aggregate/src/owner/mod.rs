@@ -28,7 +28,7 @@
 
 mod restore;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,7 +75,7 @@ pub struct Owner {
     policy: Policy,
     layout: PaneLayout,
     /// Statistics changed by the open transaction: (partition, key) → delta.
-    deltas: HashMap<(i32, StatKey), Measures>,
+    deltas: foldhash::HashMap<(i32, StatKey), Measures>,
     /// Raw-record timestamp and ingest time of each record in the transaction.
     times: Vec<(Option<i64>, i64)>,
     /// What the committed transaction applies to the view.
@@ -121,7 +121,7 @@ impl Owner {
             kafka: kafka.clone(),
             shutdown,
             policy,
-            deltas: HashMap::new(),
+            deltas: Default::default(),
             times: Vec::new(),
             to_apply: Vec::new(),
             num_late: 0,
