@@ -22,11 +22,13 @@
 use std::collections::BTreeMap;
 
 use super::cell::{CellKey, Measures, Shape, Tally};
-use super::rollup::{ROLLUPS, RollupPane};
+use super::rollup::{Change, RollupPane, Rollups, move_all};
 use super::stat_key::{Item, PaneLayout, StatKey, Tier};
 use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
 use crate::lifecycle::Contribution;
 use summed::Summed;
+use weeks::Weeks;
+pub use weeks::{WEEK, week_start};
 
 /// A contribution whose `counted_at` is not a time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +53,7 @@ pub struct Misaligned {
 pub struct Pane {
     cells: foldhash::HashMap<CellKey, Summed>,
     shapes: foldhash::HashMap<Shape, Summed>,
-    rollups: [RollupPane; ROLLUPS.len()],
+    rollups: Rollups,
 }
 
 impl Pane {
@@ -74,36 +76,30 @@ impl Pane {
         self.rollups[rollup].cells()
     }
 
-    /// Sets `partition`'s value of `item`, and moves the rollups by the
-    /// change of its total; returns whether it changed and the change in
-    /// cells and in rollup keys.
+    /// Sets `partition`'s value of `item`, and moves the pane's rollups by
+    /// the change of its total; returns that change (`None`: unchanged),
+    /// the change in cells and the change in rollup keys.
     fn set(
         &mut self,
         partition: i32,
         item: &Item,
         value: Option<&Measures>,
-    ) -> (bool, isize, isize) {
-        let mut rollup_keys = 0;
-        match item {
+    ) -> (Option<Change>, isize, isize) {
+        let (change, cells) = match item {
             Item::Cell(key) => {
                 let (delta, cells) = set_in(&mut self.cells, key, partition, value);
-                if let Some(delta) = &delta {
-                    for (keeps, rollup) in ROLLUPS.iter().zip(&mut self.rollups) {
-                        rollup_keys += rollup.add_cell(*keeps, key, delta);
-                    }
-                }
-                (delta.is_some(), cells, rollup_keys)
+                (delta.map(|delta| Change::Cell(key.clone(), delta)), cells)
             }
             Item::Shape(shape) => {
                 let (delta, _) = set_in(&mut self.shapes, shape, partition, value);
-                if let Some(delta) = &delta {
-                    for (keeps, rollup) in ROLLUPS.iter().zip(&mut self.rollups) {
-                        rollup_keys += rollup.add_shape(*keeps, shape, delta.declarations);
-                    }
-                }
-                (delta.is_some(), 0, rollup_keys)
+                let change = delta.map(|delta| Change::Shape(shape.clone(), delta.declarations));
+                (change, 0)
             }
-        }
+        };
+        let rollup_keys = change
+            .as_ref()
+            .map_or(0, |change| move_all(&mut self.rollups, change));
+        (change, cells, rollup_keys)
     }
 
     fn part(&self, partition: i32, item: &Item) -> Option<&Measures> {
@@ -162,6 +158,8 @@ pub struct Panes {
     layout: PaneLayout,
     tiers: [BTreeMap<Minute, Pane>; 3],
     watermark: Option<Minute>,
+    /// The day tier's rollups summed per China week.
+    weeks: Weeks,
     num_cells: usize,
     num_rollup_keys: usize,
 }
@@ -179,6 +177,7 @@ impl Panes {
             layout,
             tiers: Default::default(),
             watermark: None,
+            weeks: Weeks::default(),
             num_cells: 0,
             num_rollup_keys: 0,
         }
@@ -198,13 +197,19 @@ impl Panes {
         }
         let tier = &mut self.tiers[key.tier.index()];
         let pane = tier.entry(key.start).or_default();
-        let (changed, cells_delta, rollup_delta) = pane.set(partition, &key.item, value);
+        let (change, cells_delta, mut rollup_delta) = pane.set(partition, &key.item, value);
         if pane.is_empty() {
             tier.remove(&key.start);
         }
+        if key.tier == Tier::Day
+            && let Some(change) = &change
+        {
+            let floor = self.layout.prune_floor(Tier::Day, self.watermark);
+            rollup_delta += self.weeks.apply(key.start, change, floor);
+        }
         self.num_cells = self.num_cells.saturating_add_signed(cells_delta);
         self.num_rollup_keys = self.num_rollup_keys.saturating_add_signed(rollup_delta);
-        changed
+        change.is_some()
     }
 
     /// `partition`'s value of `key`.
@@ -254,6 +259,10 @@ impl Panes {
                 .sum();
             self.num_rollup_keys = self.num_rollup_keys.saturating_sub(rollup_keys);
         }
+        let dropped = self
+            .weeks
+            .prune(self.layout.prune_floor(Tier::Day, self.watermark));
+        self.num_rollup_keys = self.num_rollup_keys.saturating_sub(dropped);
     }
 
     /// The keys `partition` holds in `tier` in panes starting in
@@ -298,6 +307,51 @@ impl Panes {
         to: Minute,
         mut visit: impl FnMut(&'a Pane),
     ) -> Result<(), Misaligned> {
+        self.fold_panes_at(from, to, |_, _, pane| visit(pane))
+    }
+
+    /// Calls `visit` for every cell of rollup `rollup` (an index into
+    /// [`super::rollup::ROLLUPS`]) in `[from, to)`: whole China weeks from
+    /// the week sums where they are held, every other part as
+    /// [`Panes::fold_panes`] covers it.
+    pub fn fold_rollup<'a>(
+        &'a self,
+        from: Minute,
+        to: Minute,
+        rollup: usize,
+        mut visit: impl FnMut(&'a CellKey, &'a Measures),
+    ) -> Result<(), Misaligned> {
+        let mut used = Vec::new();
+        let mut week = week_start(from);
+        if week < from {
+            week += WEEK;
+        }
+        while week.saturating_add(WEEK) <= to {
+            if let Some(rollups) = self.weeks.get(week) {
+                rollups[rollup]
+                    .cells()
+                    .for_each(|(key, measures)| visit(key, measures));
+                used.push(week);
+            }
+            week += WEEK;
+        }
+        self.fold_panes_at(from, to, |tier, start, pane| {
+            // Days of a week already read from its sum.
+            if tier == Tier::Day && used.binary_search(&week_start(start)).is_ok() {
+                return;
+            }
+            pane.rollup_cells(rollup)
+                .for_each(|(key, measures)| visit(key, measures));
+        })
+    }
+
+    /// [`Panes::fold_panes`], telling `visit` each pane's tier and start.
+    fn fold_panes_at<'a>(
+        &'a self,
+        from: Minute,
+        to: Minute,
+        mut visit: impl FnMut(Tier, Minute, &'a Pane),
+    ) -> Result<(), Misaligned> {
         let hour_floor = self.layout.floor(Tier::Hour, self.watermark);
         let minute_floor = self.layout.floor(Tier::Minute, self.watermark);
         let [minutes, hours, days] = &self.tiers;
@@ -326,8 +380,8 @@ impl Panes {
                 let end = cursor + (to - cursor) / DAY * DAY;
                 match days.range(cursor..end).next() {
                     Some((&start, _)) if start > cursor => cursor = start,
-                    Some((_, pane)) => {
-                        visit(pane);
+                    Some((&start, pane)) => {
+                        visit(Tier::Day, start, pane);
                         cursor += DAY;
                     }
                     None => cursor = end,
@@ -336,7 +390,7 @@ impl Panes {
             }
             if hour_start(cursor) == cursor && cursor + HOUR <= to && cursor >= hour_floor {
                 if let Some(pane) = hours.get(&cursor) {
-                    visit(pane);
+                    visit(Tier::Hour, cursor, pane);
                 }
                 cursor += HOUR;
                 continue;
@@ -344,8 +398,8 @@ impl Panes {
             if cursor >= minute_floor {
                 // Minutes up to the next boundary that a coarser pane could take.
                 let stop = (hour_start(cursor) + HOUR).min(to);
-                for (_, pane) in minutes.range(cursor..stop) {
-                    visit(pane);
+                for (&start, pane) in minutes.range(cursor..stop) {
+                    visit(Tier::Minute, start, pane);
                 }
                 cursor = stop;
                 continue;
@@ -421,3 +475,4 @@ impl Panes {
 mod summed;
 #[cfg(test)]
 mod tests;
+mod weeks;

@@ -278,10 +278,8 @@ pub fn run_with_total(
             // The same rollup keys recur in every pane of the range: add
             // them up first, then route each distinct key once.
             let mut summed: foldhash::HashMap<&CellKey, Measures> = Default::default();
-            panes.fold_panes(from, to, |pane| {
-                for (key, measures) in pane.rollup_cells(rollup) {
-                    summed.entry(key).or_default().add(measures, 1);
-                }
+            panes.fold_rollup(from, to, rollup, |key, measures| {
+                summed.entry(key).or_default().add(measures, 1);
             })?;
             for (key, measures) in &summed {
                 sums.cell(key, measures);

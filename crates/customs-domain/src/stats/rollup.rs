@@ -164,6 +164,32 @@ pub fn project(keeps: Dims, key: &CellKey) -> CellKey {
     }
 }
 
+/// Every rollup of one pane (or one week, see `panes/weeks.rs`).
+pub type Rollups = [RollupPane; ROLLUPS.len()];
+
+/// A change of one pane key's total: a cell's measures, or the number of
+/// declarations with a shape.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// New minus old measures of a cell.
+    Cell(CellKey, Measures),
+    /// New minus old count of a shape.
+    Shape(Shape, i64),
+}
+
+/// Moves every rollup of `rollups` by `change`; returns the change in
+/// keys held.
+pub fn move_all(rollups: &mut Rollups, change: &Change) -> isize {
+    ROLLUPS
+        .iter()
+        .zip(rollups.iter_mut())
+        .map(|(keeps, rollup)| match change {
+            Change::Cell(key, delta) => rollup.add_cell(*keeps, key, delta),
+            Change::Shape(shape, delta) => rollup.add_shape(*keeps, shape, *delta),
+        })
+        .sum()
+}
+
 /// One rollup of one pane: projected cells with their sums, and in
 /// [`Measures::whole`] their presence counts (see the module docs).
 #[derive(Debug, Clone, Default)]
