@@ -321,19 +321,14 @@ impl Panes {
         rollup: usize,
         mut visit: impl FnMut(&'a CellKey, &'a Measures),
     ) -> Result<(), Misaligned> {
+        // The held weeks inside the range (at most the retention's ~115;
+        // never a walk over the range itself, which may be "all time").
         let mut used = Vec::new();
-        let mut week = week_start(from);
-        if week < from {
-            week += WEEK;
-        }
-        while week.saturating_add(WEEK) <= to {
-            if let Some(rollups) = self.weeks.get(week) {
-                rollups[rollup]
-                    .cells()
-                    .for_each(|(key, measures)| visit(key, measures));
-                used.push(week);
-            }
-            week += WEEK;
+        for (week, rollups) in self.weeks.within(from, to) {
+            rollups[rollup]
+                .cells()
+                .for_each(|(key, measures)| visit(key, measures));
+            used.push(week);
         }
         self.fold_panes_at(from, to, |tier, start, pane| {
             // Days of a week already read from its sum.

@@ -54,9 +54,16 @@ impl Weeks {
             .sum()
     }
 
-    /// The sums of the week starting at `week`.
-    pub(super) fn get(&self, week: Minute) -> Option<&Rollups> {
-        self.0.get(&week)
+    /// The held weeks lying wholly in `[from, to)`, in order.
+    pub(super) fn within(
+        &self,
+        from: Minute,
+        to: Minute,
+    ) -> impl Iterator<Item = (Minute, &Rollups)> {
+        self.0
+            .range(from..)
+            .take_while(move |(start, _)| start.saturating_add(WEEK) <= to)
+            .map(|(start, rollups)| (*start, rollups))
     }
 }
 

@@ -303,8 +303,11 @@ proptest! {
         let floor = panes.layout().prune_floor(crate::stats::stat_key::Tier::Day, Some(watermark));
         counted.retain(|c| parse_minute(&c.counted_at).is_some_and(|m| crate::stats::time::day_start(m) >= floor));
         let from = start + from_day * DAY;
-        for group_by in [vec![Dimension::PartnerCountry], vec![Dimension::Category, Dimension::Direction]] {
-            let query = Query { range: (from, from + days * DAY), group_by, filters: Vec::new() };
+        // All time too: it reads the held weeks, never walks the range.
+        let ranges = [(from, from + days * DAY), (Minute::MIN, Minute::MAX)];
+        let groupings = [vec![Dimension::PartnerCountry], vec![Dimension::Category, Dimension::Direction]];
+        for (range, group_by) in ranges.iter().flat_map(|range| groupings.iter().map(move |g| (*range, g.clone()))) {
+            let query = Query { range, group_by, filters: Vec::new() };
             prop_assert!(super::rollup::choose(&query).is_some());
             let in_range: Vec<Contribution> = counted
                 .iter()
