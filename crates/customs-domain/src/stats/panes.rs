@@ -28,7 +28,7 @@ use super::time::{DAY, HOUR, Minute, day_start, hour_start, parse_minute};
 use crate::lifecycle::Contribution;
 use summed::Summed;
 use weeks::Weeks;
-pub use weeks::{WEEK, week_start};
+use weeks::week_start;
 
 /// A contribution whose `counted_at` is not a time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,20 +79,20 @@ impl Pane {
     /// Sets `partition`'s value of `item`, and moves the pane's rollups by
     /// the change of its total; returns that change (`None`: unchanged),
     /// the change in cells and the change in rollup keys.
-    fn set(
+    fn set<'k>(
         &mut self,
         partition: i32,
-        item: &Item,
+        item: &'k Item,
         value: Option<&Measures>,
-    ) -> (Option<Change>, isize, isize) {
+    ) -> (Option<Change<'k>>, isize, isize) {
         let (change, cells) = match item {
             Item::Cell(key) => {
                 let (delta, cells) = set_in(&mut self.cells, key, partition, value);
-                (delta.map(|delta| Change::Cell(key.clone(), delta)), cells)
+                (delta.map(|delta| Change::Cell(key, delta)), cells)
             }
             Item::Shape(shape) => {
                 let (delta, _) = set_in(&mut self.shapes, shape, partition, value);
-                let change = delta.map(|delta| Change::Shape(shape.clone(), delta.declarations));
+                let change = delta.map(|delta| Change::Shape(shape, delta.declarations));
                 (change, 0)
             }
         };

@@ -70,10 +70,6 @@ impl Dims {
         self.0 & other.0 == other.0
     }
 
-    fn has(self, one: Dims) -> bool {
-        self.contains(one)
-    }
-
     /// The stored dimension `dimension` is read from.
     pub fn of(dimension: Dimension) -> Dims {
         match dimension {
@@ -136,7 +132,7 @@ pub fn choose(query: &Query) -> Option<usize> {
         !query.filters.iter().any(|f| f.dimension.is_item_level())
             && ITEM_LEVEL
                 .iter()
-                .any(|(dim, as_such)| keeps.has(*dim) && query.group_by.contains(as_such))
+                .any(|(dim, as_such)| keeps.contains(*dim) && query.group_by.contains(as_such))
     };
     ROLLUPS.iter().position(answers)
 }
@@ -147,8 +143,8 @@ static BLANK: std::sync::LazyLock<Ustr> = std::sync::LazyLock::new(|| Ustr::from
 /// `key` with the dimensions `keeps` does not keep blanked.
 pub fn project(keeps: Dims, key: &CellKey) -> CellKey {
     let blank = *BLANK;
-    let text = |dim: Dims, value: Ustr| if keeps.has(dim) { value } else { blank };
-    let optional = |dim: Dims, value: Option<Ustr>| if keeps.has(dim) { value } else { None };
+    let text = |dim: Dims, value: Ustr| if keeps.contains(dim) { value } else { blank };
+    let optional = |dim: Dims, value: Option<Ustr>| if keeps.contains(dim) { value } else { None };
     CellKey {
         category: key.category,
         subcategory: optional(Dims::SUBCATEGORY, key.subcategory),
@@ -168,18 +164,18 @@ pub fn project(keeps: Dims, key: &CellKey) -> CellKey {
 pub type Rollups = [RollupPane; ROLLUPS.len()];
 
 /// A change of one pane key's total: a cell's measures, or the number of
-/// declarations with a shape.
+/// declarations with a shape (borrowing the key: one per record applied).
 #[derive(Debug, Clone)]
-pub enum Change {
+pub enum Change<'a> {
     /// New minus old measures of a cell.
-    Cell(CellKey, Measures),
+    Cell(&'a CellKey, Measures),
     /// New minus old count of a shape.
-    Shape(Shape, i64),
+    Shape(&'a Shape, i64),
 }
 
 /// Moves every rollup of `rollups` by `change`; returns the change in
 /// keys held.
-pub fn move_all(rollups: &mut Rollups, change: &Change) -> isize {
+pub fn move_all(rollups: &mut Rollups, change: &Change<'_>) -> isize {
     ROLLUPS
         .iter()
         .zip(rollups.iter_mut())

@@ -40,9 +40,9 @@ pub(crate) fn build(record: &RawRecord) -> Result<Declaration, Rejection> {
         gross_weight_kg: fields::optional_amount(get("GrossWet"), "DecHead/GrossWet")?,
         net_weight_kg: fields::optional_amount(get("NetWt"), "DecHead/NetWt")?,
         statistics_flag: None,
-        freight: cost(&get, "Fee")?,
-        insurance: cost(&get, "Insur")?,
-        other_costs: cost(&get, "Other")?,
+        freight: cost(&get, ["FeeMark", "FeeRate", "FeeCurr"])?,
+        insurance: cost(&get, ["InsurMark", "InsurRate", "InsurCurr"])?,
+        other_costs: cost(&get, ["OtherMark", "OtherRate", "OtherCurr"])?,
         items,
     })
 }
@@ -77,24 +77,25 @@ fn build_item(raw: &Fields) -> Result<Item, Rejection> {
 #[cfg(test)]
 mod tests;
 
-/// The cost declared in `DecHead/{prefix}Mark`, `{prefix}Rate` and
-/// `{prefix}Curr` (`Fee`, `Insur`, `Other`), or `None` when none is: an
-/// empty or zero mark with no rate. Currencies are checked by
+/// The cost declared in the `DecHead` fields `[mark, rate, currency]`
+/// (`FeeMark`/`FeeRate`/`FeeCurr`, `Insur*`, `Other*`), or `None` when none
+/// is: an empty or zero mark with no rate. Currencies are checked by
 /// [`crate::validate`].
 fn cost<'a>(
     get: &impl Fn(&str) -> Option<&'a str>,
-    prefix: &str,
+    names: [&str; 3],
 ) -> Result<Option<Cost>, Rejection> {
-    let field = |name: &str| format!("DecHead/{prefix}{name}");
-    let mark = fields::optional(get(&format!("{prefix}Mark"))).filter(|mark| *mark != "0");
-    let rate = fields::optional(get(&format!("{prefix}Rate")));
-    let currency = fields::optional(get(&format!("{prefix}Curr"))).map(str::to_owned);
+    let [mark_name, rate_name, currency_name] = names;
+    let field = |name: &str| format!("DecHead/{name}");
+    let mark = fields::optional(get(mark_name)).filter(|mark| *mark != "0");
+    let rate = fields::optional(get(rate_name));
+    let currency = fields::optional(get(currency_name)).map(str::to_owned);
     let (mark, rate) = match (mark, rate) {
         (None, None) => return Ok(None),
         (None, Some(rate)) => {
             return Err(Rejection::new(
                 RejectReason::InvalidCost,
-                format!("{} {rate:?} has no {}", field("Rate"), field("Mark")),
+                format!("{} {rate:?} has no {}", field(rate_name), field(mark_name)),
             ));
         }
         (Some(mark), rate) => (mark, rate),
@@ -104,15 +105,19 @@ fn cost<'a>(
             RejectReason::InvalidCost,
             format!(
                 "{} {mark:?} is not 1 (rate), 2 (per tonne) or 3 (total)",
-                field("Mark")
+                field(mark_name)
             ),
         ));
     };
-    let rate = fields::amount(fields::required(rate, field("Rate"))?, field("Rate"))?;
+    let rate = fields::amount(fields::required(rate, field(rate_name))?, field(rate_name))?;
     if mark_code != CostMark::Rate && currency.is_none() {
         return Err(Rejection::new(
             RejectReason::InvalidCost,
-            format!("{} {mark:?} needs {}", field("Mark"), field("Curr")),
+            format!(
+                "{} {mark:?} needs {}",
+                field(mark_name),
+                field(currency_name)
+            ),
         ));
     }
     Ok(Some(Cost {

@@ -15,10 +15,10 @@ use super::super::rollup::{Change, Rollups, move_all};
 use super::super::time::{DAY, HOUR, Minute, day_start};
 
 /// One week, in minutes.
-pub const WEEK: Minute = 7 * DAY;
+pub(super) const WEEK: Minute = 7 * DAY;
 
 /// Start of the China week (Monday 00:00 UTC+8) holding `minute`.
-pub fn week_start(minute: Minute) -> Minute {
+pub(super) fn week_start(minute: Minute) -> Minute {
     let day = day_start(minute);
     // China days since 1970-01-01, a Thursday: three days after a Monday.
     let date = (day + 8 * HOUR).div_euclid(DAY);
@@ -32,7 +32,7 @@ pub(super) struct Weeks(BTreeMap<Minute, Rollups>);
 impl Weeks {
     /// Adds a change of the day pane starting at `day`; a week starting
     /// before `floor` is not held. Returns the change in keys held.
-    pub(super) fn apply(&mut self, day: Minute, change: &Change, floor: Minute) -> isize {
+    pub(super) fn apply(&mut self, day: Minute, change: &Change<'_>, floor: Minute) -> isize {
         let week = week_start(day);
         if week < floor {
             return 0;

@@ -160,6 +160,27 @@ fn recount(
     groups
 }
 
+/// Writes declaration `id` as the owner of partition `id % 2` would (two
+/// partitions write the panes), and retracts it again when `withdrawn`;
+/// returns it when it stays counted.
+fn write(
+    panes: &mut Panes,
+    id: usize,
+    export: bool,
+    slices: &[(usize, usize, usize)],
+    minute: Minute,
+    withdrawn: bool,
+) -> Option<Contribution> {
+    let c = contribution(id, export, slices, minute);
+    let partition = (id % 2) as i32;
+    panes.apply(partition, &c, 1).expect("time");
+    if withdrawn {
+        panes.apply(partition, &c, -1).expect("time");
+        return None;
+    }
+    Some(c)
+}
+
 /// What the panes answer, with `whole` cleared (the recount has none).
 fn served(panes: &Panes, query: &Query, tables: &CodeTables) -> BTreeMap<Vec<String>, Measures> {
     let mut groups = run(panes, query, tables).expect("aligned");
@@ -180,15 +201,7 @@ proptest! {
         let mut panes = Panes::default();
         let mut counted = Vec::new();
         for (id, (export, slices, offset, withdrawn)) in declarations.iter().enumerate() {
-            let c = contribution(id, *export, slices, start + offset);
-            // Owners of two partitions write them.
-            let partition = (id % 2) as i32;
-            panes.apply(partition, &c, 1).expect("time");
-            if *withdrawn {
-                panes.apply(partition, &c, -1).expect("time");
-                continue;
-            }
-            counted.push(c);
+            counted.extend(write(&mut panes, id, *export, slices, start + offset, *withdrawn));
         }
         // Panes past their tier's span are dropped as the watermark moves;
         // whole days still answer from the day tier.
@@ -278,13 +291,9 @@ proptest! {
                 if id % 2 != phase {
                     continue;
                 }
-                let c = contribution(id, *export, slices, start + offset);
-                let partition = (id % 2) as i32;
-                panes.apply(partition, &c, 1).expect("time");
-                if *withdrawn {
-                    panes.apply(partition, &c, -1).expect("time");
+                let Some(c) = write(&mut panes, id, *export, slices, start + offset, *withdrawn) else {
                     continue;
-                }
+                };
                 // What an owner writes after the watermark moved: only days
                 // within the retention plus its slack.
                 let written = phase == 0
