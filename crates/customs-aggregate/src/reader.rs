@@ -48,7 +48,11 @@ pub fn run(
     let mut starts = BTreeMap::new();
     let mut assignment = TopicPartitionList::with_capacity(partitions.len());
     for partition in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(30))?;
+        let Some((low, high)) =
+            customs_kafka::reader::watermarks(&consumer, topic, partition, shutdown)
+        else {
+            return Ok(());
+        };
         targets.insert(partition, high);
         // Until the consumer reports a position, the next offset is the
         // first one kept: an empty partition is restored at once.

@@ -53,14 +53,24 @@ pub fn read_topic(
     Ok(())
 }
 
-/// Partition ids of `topic`, waiting (until shutdown) for it to exist.
+/// Partition ids of `topic`, waiting (until shutdown) for it to exist. A
+/// failed metadata request is asked again, like a missing topic: both
+/// happen while a broker starts or restarts.
 pub fn wait_for_partitions<C: rdkafka::consumer::ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     shutdown: &CancellationToken,
 ) -> Result<Vec<i32>, KafkaError> {
     loop {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let metadata = match consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+            Ok(metadata) => metadata,
+            Err(err) if !shutdown.is_cancelled() => {
+                tracing::warn!(%topic, error = %err, "cannot read topic metadata, retrying");
+                std::thread::sleep(RETRY_BACKOFF);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()
@@ -72,6 +82,40 @@ pub fn wait_for_partitions<C: rdkafka::consumer::ConsumerContext>(
         }
         tracing::info!(%topic, "waiting for topic to exist");
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Pause between two attempts of a metadata or offsets request.
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The low and high watermarks of `topic`'s `partition`, asked again until
+/// they come or `shutdown` (then `None`).
+///
+/// librdkafka does not retry a ListOffsets request that a broker refuses
+/// (e.g. `NOT_LEADER_OR_FOLLOWER` for a topic created a moment ago, or while
+/// a broker restarts), so one refusal must not end the caller: for a
+/// service, not knowing an end offset yet is transient, never fatal.
+pub fn watermarks<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    shutdown: &CancellationToken,
+) -> Option<(i64, i64)> {
+    let mut attempts: u32 = 0;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok(watermarks) => return Some(watermarks),
+            Err(_) if shutdown.is_cancelled() => return None,
+            Err(err) => {
+                attempts += 1;
+                // The first refusal is ordinary after a topic was created;
+                // say so only when it lasts.
+                if attempts % 10 == 2 {
+                    tracing::warn!(%topic, partition, attempts, error = %err, "cannot read offsets, retrying");
+                }
+                std::thread::sleep(RETRY_BACKOFF);
+            }
+        }
     }
 }
 
@@ -118,3 +162,6 @@ pub fn read_dead_letters(
     let _joined = watchdog.join();
     outcome.map(|()| letters)
 }
+
+#[cfg(test)]
+mod tests;

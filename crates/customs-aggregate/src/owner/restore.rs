@@ -109,16 +109,8 @@ fn end_offset(
     topic: &str,
     partition: i32,
 ) -> Option<i64> {
-    loop {
-        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
-            Ok((_, high)) => return Some(high),
-            Err(err) if !owner.shutdown.is_cancelled() => {
-                tracing::warn!(%topic, partition, error = %err, "cannot read end offset, retrying");
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            Err(_) => return None,
-        }
-    }
+    customs_kafka::reader::watermarks(consumer, topic, partition, &owner.shutdown)
+        .map(|(_, high)| high)
 }
 
 /// Reads the changelog partition up to `end`, an offset it had reached.
