@@ -5,10 +5,12 @@
 //! from Maven Central on first use). Each test names its topics, groups and
 //! transactional ids with a fresh random suffix, so tests never see each
 //! other's data. [`processes`] runs the real service binaries for tests
-//! that need processes; [`feed`] generates and produces feeds.
+//! that need processes; [`feed`] generates and produces feeds;
+//! [`take_over`] holds a previous owner's transaction open.
 
 pub mod feed;
 pub mod processes;
+pub mod take_over;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -18,17 +18,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
-use customs_aggregate::changelog::encode_entry;
-use customs_domain::CodeTables;
-use customs_domain::lifecycle::Entry;
-use customs_domain::lifecycle::partition::Stored;
-use customs_domain::sample::sample_classified;
+use anyhow::{bail, ensure};
+use customs_e2e::take_over::OpenTransaction;
 use customs_e2e::{broker, service_kafka, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 const ID: &str = "TAKEOVER-OPEN-TXN";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,35 +38,13 @@ async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyho
     customs_kafka::admin::ensure_topics(&kafka, &[&topics.classified]).await?;
 
     // The previous owner's last transaction: written, not yet committed.
-    let tables = CodeTables::embedded();
-    let mut classified = sample_classified(20, &tables)
-        .into_iter()
-        .find(|c| c.classification.in_trade_statistics)
-        .context("a sample declaration that counts")?;
-    classified.declaration.id = ID.to_owned();
-    let mut entry = Entry::default().record_declaration(&classified);
-    entry.version = 1;
-    let (key, payload) = encode_entry(ID, Some(&Stored::Live(Box::new(entry))));
-    let payload = payload.context("an entry has a value")?;
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set(
-            "transactional.id",
-            format!("{}-previous-owner", kafka.group_id),
-        )
-        .create()?;
-    let txn_timeout = Duration::from_secs(30);
-    producer.init_transactions(txn_timeout)?;
-    producer.begin_transaction()?;
-    producer
-        .send(
-            BaseRecord::to(&topics.changelog)
-                .key(&key)
-                .payload(&payload)
-                .partition(0),
-        )
-        .map_err(|(err, _)| anyhow::anyhow!("producing the changelog entry: {err}"))?;
-    producer.flush(txn_timeout)?;
+    let open = OpenTransaction::begin(
+        &bootstrap,
+        &format!("{}-previous-owner", kafka.group_id),
+        &topics.changelog,
+        0,
+        ID,
+    )?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -92,13 +64,13 @@ async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyho
     let mut client = connect(&addr.to_string()).await?;
     // Long enough for the assignment and a restore of one record.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let open = status(&mut client).await?;
+    let before = status(&mut client).await?;
     ensure!(
-        open != "counted",
-        "an entry of an open transaction was served: {open:?}"
+        before != "counted",
+        "an entry of an open transaction was served: {before:?}"
     );
 
-    producer.commit_transaction(txn_timeout)?;
+    open.commit()?;
     let started = Instant::now();
     loop {
         let now = status(&mut client).await?;

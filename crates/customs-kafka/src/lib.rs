@@ -25,6 +25,7 @@ pub mod stage;
 mod stage_consumer;
 mod stage_context;
 mod stage_metrics;
+mod stage_paused;
 mod stage_txn;
 pub mod throttle;
 

@@ -50,6 +50,7 @@ use crate::dead_letter;
 use crate::stage_consumer;
 use crate::stage_context::StageContext;
 use crate::stage_metrics::{BatchTally, StageMetrics};
+use crate::stage_paused::Paused;
 use crate::stage_txn::{
     await_deliveries, commit_with_retries, is_fatal, next_offsets, send, send_to,
 };
@@ -58,6 +59,9 @@ use crate::stage_txn::{
 pub(crate) const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Consecutive aborted batches after which the stage gives up (fatal).
 const MAX_CONSECUTIVE_ABORTS: u32 = 10;
+/// Restore work per turn of the polling loop: the consumer is polled at
+/// least this often while partitions are restored.
+const RESTORE_BUDGET: Duration = Duration::from_millis(100);
 
 /// One input record, as the transform sees it.
 #[derive(Debug)]
@@ -161,9 +165,21 @@ pub trait Transform: Send + 'static {
     fn revoked(&mut self, _partitions: &[(String, i32)]) {}
 
     /// Partitions were given to this instance (after any revocation the
-    /// same `poll` delivered); no transaction is open. May take time, e.g.
-    /// to restore their state before their first record.
-    fn assigned(&mut self, _partitions: &[(String, i32)]) {}
+    /// same `poll` delivered); no transaction is open. Returns those whose
+    /// records must wait (e.g. until their state is restored): the stage
+    /// pauses them and calls [`Transform::restore`] between its polls
+    /// until it hands them back. Must not block for long: a stage that
+    /// does not poll within `max.poll.interval.ms` loses its assignment.
+    fn assigned(&mut self, _partitions: &[(String, i32)]) -> Vec<(String, i32)> {
+        Vec::new()
+    }
+
+    /// Called between polls, with no transaction open: does at most about
+    /// `budget` of restore work, and returns the partitions that became
+    /// ready (the stage resumes them).
+    fn restore(&mut self, _budget: Duration) -> Vec<(String, i32)> {
+        Vec::new()
+    }
 }
 
 /// Why a stage stopped.
@@ -272,8 +288,9 @@ impl Stage {
         tracing::info!(service = self.service, input = %self.topics.input, "stage started");
 
         let mut consecutive_aborts = 0;
+        let mut paused = Paused::default();
         while !shutdown.is_cancelled() {
-            let batch = match self.collect_batch(&consumer, shutdown, &mut transform) {
+            let batch = match self.collect_batch(&consumer, shutdown, &mut transform, &mut paused) {
                 Ok(batch) => batch,
                 Err(fatal) => {
                     if !recreations.allow() {
@@ -286,6 +303,7 @@ impl Stage {
                         "the consumer failed fatally; creating a new one (its partitions are read again from the committed offsets)"
                     );
                     transform.revoked(&consumer.context().owned_partitions());
+                    paused.clear();
                     drop(consumer);
                     consumer =
                         stage_consumer::create(self.service, &self.config, &self.topics.input)
@@ -337,12 +355,14 @@ impl Stage {
     /// Waits for a first record, then polls until the batch is full, no
     /// record arrived for `batch_linger`, `commit_interval` has passed since
     /// the first record, or shutdown. No transaction is open here, so
-    /// rebalances are safe.
+    /// rebalances are safe, and so is restore work between the polls
+    /// (`paused`: the partitions it is for).
     fn collect_batch(
         &self,
         consumer: &BaseConsumer<StageContext>,
         shutdown: &CancellationToken,
         transform: &mut impl Transform,
+        paused: &mut Paused,
     ) -> Result<Vec<OwnedMessage>, KafkaError> {
         // Set by the first record.
         let mut deadline: Option<Instant> = None;
@@ -351,6 +371,8 @@ impl Stage {
         let mut in_batch: Vec<(String, i32)> = Vec::new();
         while batch.len() < self.config.max_batch_records && !shutdown.is_cancelled() {
             let wait = match deadline {
+                // Restoring: most of the time goes to the restore's reads.
+                None if !paused.is_empty() => Duration::from_millis(10),
                 // Nothing yet: wake up now and then for shutdown and revocations.
                 None => Duration::from_millis(50),
                 Some(deadline) => {
@@ -388,11 +410,14 @@ impl Stage {
                         .any(|(t, p)| t == m.topic() && *p == m.partition())
                 });
                 transform.revoked(&revoked);
+                paused.forget(&revoked);
             }
             let assigned = consumer.context().take_assigned();
             if !assigned.is_empty() {
-                transform.assigned(&assigned);
+                paused.pause(consumer, transform.assigned(&assigned));
             }
+            let ready = transform.restore(RESTORE_BUDGET);
+            paused.resume(consumer, &ready);
         }
         Ok(batch)
     }

@@ -15,7 +15,9 @@
 //!
 //! State: only the partitions this instance owns, one
 //! [`PartitionState`] each, restored from that changelog partition when the
-//! partition is assigned ([`restore`]), dropped when it is revoked. The
+//! partition is assigned ([`restore`]: one partition at a time, between the
+//! stage's polls, while the stage holds the partition paused), dropped when
+//! it is revoked. The
 //! statistics of a partition are not held here but in the view, which every
 //! instance builds from the statistics topic: the owner reads its
 //! partition's current values there.
@@ -28,7 +30,7 @@
 
 mod restore;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +96,10 @@ pub struct Owner {
     /// Partitions due for housekeeping at their next record.
     housekeeping_due: Vec<i32>,
     last_housekeeping: Instant,
+    /// Take-overs not finished yet, in assignment order: only the first
+    /// one reads, so one changelog consumer and one new store are open at
+    /// a time.
+    restores: VecDeque<restore::Restore>,
 }
 
 impl Owner {
@@ -133,6 +139,7 @@ impl Owner {
             batch_global: None,
             housekeeping_due: Vec::new(),
             last_housekeeping: Instant::now(),
+            restores: VecDeque::new(),
         }
     }
 
@@ -307,16 +314,20 @@ impl Owner {
         }
     }
 
-    /// Restores each of `partitions` not held yet (until shutdown).
-    fn take_over(&mut self, partitions: &[(String, i32)]) {
-        for (_, partition) in partitions {
-            if self.shutdown.is_cancelled() {
-                return;
+    /// Queues the take-over of each of `partitions` not held or queued
+    /// yet; returns the ones queued, whose records must wait.
+    fn queue_restores(&mut self, partitions: &[(String, i32)]) -> Vec<(String, i32)> {
+        let mut queued = Vec::new();
+        for (topic, partition) in partitions {
+            let held = self.shared.owned().contains_key(partition);
+            if held || self.restores.iter().any(|r| r.partition() == *partition) {
+                continue;
             }
-            if !self.shared.owned().contains_key(partition) {
-                restore::partition(self, *partition);
-            }
+            self.restores
+                .push_back(restore::Restore::new(topic.clone(), *partition));
+            queued.push((topic.clone(), *partition));
         }
+        queued
     }
 
     /// The committed state this instance holds, over its owned partitions.
@@ -415,15 +426,13 @@ impl Transform for Owner {
     }
 
     fn prepare(&mut self, partitions: &[(String, i32)]) -> bool {
-        // The first batch waits for the whole view: watermarks of every
-        // partition take part in lateness decisions.
-        while !self.shared.wait_restored(Duration::from_millis(200))
-            && !self.shutdown.is_cancelled()
-        {}
-        self.take_over(partitions);
-        // Every partition of the batch must be held whole: a restore cut
-        // short (shutdown, a client that could not be created) leaves the
-        // batch unprocessed, to be read again.
+        // Every partition of the batch must be held whole. A partition
+        // still being taken over is paused by the stage, but records it
+        // fetched before the pause may reach a batch: that batch is read
+        // again later, never counted against a state not restored yet. A
+        // held partition also means the view had restored every partition
+        // (a take-over ends only then), so the watermarks of all of them
+        // take part in lateness decisions.
         let missing = {
             let owned = self.shared.owned();
             partitions
@@ -432,12 +441,16 @@ impl Transform for Owner {
                 .find(|partition| !owned.contains_key(partition))
         };
         if let Some(partition) = missing {
-            if !self.shutdown.is_cancelled() {
+            if self.queue_restores(partitions).is_empty() {
+                tracing::debug!(
+                    partition,
+                    "partition still being taken over; the batch is read again"
+                );
+            } else {
                 tracing::error!(
                     partition,
-                    "partition state not restored; the batch is read again"
+                    "a batch of a partition neither held nor being taken over; taking it over, the batch is read again"
                 );
-                std::thread::sleep(Duration::from_secs(1));
             }
             return false;
         }
@@ -510,16 +523,39 @@ impl Transform for Owner {
             for (_, partition) in partitions {
                 owned.remove(partition);
                 self.housekeeping_due.retain(|p| p != partition);
+                // A take-over cut short: its half-filled store goes with it.
+                self.restores.retain(|r| r.partition() != *partition);
             }
         }
         self.state_gauges();
     }
 
-    /// Takes assigned partitions over at once, not at their first record:
-    /// `Explain` answers for them and their state is measured from then on.
-    fn assigned(&mut self, partitions: &[(String, i32)]) {
-        self.take_over(partitions);
+    /// Takes assigned partitions over at once, not at their first record
+    /// (`Explain` answers for them, and their state is measured, from the
+    /// end of the take-over on); they stay paused until then.
+    fn assigned(&mut self, partitions: &[(String, i32)]) -> Vec<(String, i32)> {
+        let queued = self.queue_restores(partitions);
         self.state_gauges();
+        queued
+    }
+
+    /// Advances the first take-over in the queue; returns its partition
+    /// once its state is whole, and from then on it is owned.
+    fn restore(&mut self, budget: Duration) -> Vec<(String, i32)> {
+        let Some(mut first) = self.restores.pop_front() else {
+            return Vec::new();
+        };
+        match first.step(self, budget) {
+            Some(state) => {
+                self.shared.owned().insert(first.partition(), state);
+                self.state_gauges();
+                vec![first.topic_partition()]
+            }
+            None => {
+                self.restores.push_front(first);
+                Vec::new()
+            }
+        }
     }
 }
 

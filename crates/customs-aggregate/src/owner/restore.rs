@@ -19,10 +19,13 @@
 //! owned ones: from that moment the statistics reader leaves that
 //! partition's records to the owner, which applies its own at commit.
 //!
-//! The restore blocks the owner loop (not its consumer's group membership:
-//! librdkafka's background thread keeps heartbeating); a restore longer
-//! than `max.poll.interval.ms` would still evict the member — see the
-//! README's limits.
+//! A [`Restore`] never blocks the owner loop for long: the stage pauses the
+//! partition in its consumer and calls [`Restore::step`] between polls, each
+//! time for a bounded budget, so the instance keeps its group membership
+//! however long the changelog is (or however long a dead owner's
+//! transaction holds its end), as Kafka Streams restores with its active
+//! partitions paused. A failure to open the restore's clients is retried;
+//! shutdown or a revocation drops the restore and the store it was filling.
 
 use std::time::{Duration, Instant};
 
@@ -37,54 +40,196 @@ use crate::changelog::Change;
 
 /// Changelog records restored per write to the store.
 const RESTORE_BATCH: usize = 10_000;
+/// Pause before opening a restore's clients again after a failure.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Longest single wait for the next changelog record.
+const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
 
-/// Restores `partition` into the owner's state; returns early on shutdown.
-pub(super) fn partition(owner: &mut Owner, partition: i32) {
-    let started = Instant::now();
-    let (Some(consumer), Some(probe)) = (
-        client(owner, "read_committed"),
-        client(owner, "read_uncommitted"),
-    ) else {
-        return;
-    };
-    // Both ends first: they hold every record the previous owner wrote.
-    let Some(changelog_end) = end_offset(owner, &probe, &owner.topics.changelog, partition) else {
-        return;
-    };
-    let Some(end) = end_offset(owner, &probe, &owner.topics.stats, partition) else {
-        return;
-    };
-    let Some(state) = read_changelog(owner, &consumer, partition, changelog_end) else {
-        return;
-    };
-    let mut report = Stalled::new();
-    while !owner
-        .shared
-        .wait_for(partition, end, Duration::from_millis(200))
-    {
-        if owner.shutdown.is_cancelled() {
-            return;
-        }
-        if report.due() {
-            let read = owner.shared.progress().positions.get(&partition).copied();
-            tracing::warn!(
-                partition,
-                read,
-                end,
-                "take-over waits for the statistics view to read the partition"
-            );
+/// The take-over of one partition, advanced step by step.
+pub(super) struct Restore {
+    /// The input (classified) topic, as the stage names the partition.
+    topic: String,
+    partition: i32,
+    started: Instant,
+    phase: Phase,
+    report: Stalled,
+}
+
+enum Phase {
+    /// No client open yet (again at `not_before` after a failure).
+    Start { not_before: Instant },
+    /// Reading the changelog partition up to `end`.
+    Changelog {
+        consumer: BaseConsumer<Logging>,
+        state: PartitionState,
+        position: i64,
+        end: i64,
+        stats_end: i64,
+    },
+    /// Waiting for the view to have read the statistics partition to
+    /// `stats_end` (and to have restored every partition once).
+    Statistics {
+        state: PartitionState,
+        stats_end: i64,
+    },
+}
+
+impl Restore {
+    /// The take-over of `topic`'s `partition`, not started yet.
+    pub(super) fn new(topic: String, partition: i32) -> Self {
+        Restore {
+            topic,
+            partition,
+            started: Instant::now(),
+            phase: Phase::Start {
+                not_before: Instant::now(),
+            },
+            report: Stalled::new(),
         }
     }
-    let entries = state.num_entries();
-    owner.shared.owned().insert(partition, state);
-    metrics::counter!("customs_aggregate_take_overs_total").increment(1);
-    metrics::histogram!("customs_aggregate_take_over_seconds").record(started.elapsed());
-    tracing::info!(
-        partition,
-        entries,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "partition state restored"
-    );
+
+    /// The partition taken over.
+    pub(super) fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The partition as the stage names it.
+    pub(super) fn topic_partition(&self) -> (String, i32) {
+        (self.topic.clone(), self.partition)
+    }
+
+    /// Advances the take-over for at most about `budget`; returns the
+    /// partition's state once it holds exactly what the previous owner
+    /// committed. Returns early while it can only wait (for the view, or
+    /// to retry), so the caller's next poll comes at once.
+    pub(super) fn step(&mut self, owner: &Owner, budget: Duration) -> Option<PartitionState> {
+        let deadline = Instant::now() + budget;
+        while !owner.shutdown.is_cancelled() && Instant::now() < deadline {
+            let now = Instant::now();
+            let phase = std::mem::replace(&mut self.phase, Phase::Start { not_before: now });
+            let (next, waiting) = match phase {
+                Phase::Start { not_before } if now < not_before => {
+                    (Phase::Start { not_before }, true)
+                }
+                Phase::Start { .. } => match open(owner, self.partition) {
+                    Some(opened) => (opened, false),
+                    None => {
+                        let not_before = now + RETRY_AFTER;
+                        (Phase::Start { not_before }, true)
+                    }
+                },
+                Phase::Changelog {
+                    consumer,
+                    mut state,
+                    mut position,
+                    end,
+                    stats_end,
+                } => {
+                    let partition = (self.partition, &mut position, end);
+                    read_changelog(owner, &consumer, &mut state, partition, deadline);
+                    if position >= end {
+                        state.commit();
+                        (Phase::Statistics { state, stats_end }, false)
+                    } else {
+                        if self.report.due() {
+                            tracing::warn!(
+                                partition = self.partition,
+                                position,
+                                end,
+                                "changelog restore is slow or stalled (a transaction still open there holds it until the transaction ends)"
+                            );
+                        }
+                        let reading = Phase::Changelog {
+                            consumer,
+                            state,
+                            position,
+                            end,
+                            stats_end,
+                        };
+                        (reading, false)
+                    }
+                }
+                Phase::Statistics { state, stats_end } => {
+                    let shared = &owner.shared;
+                    if shared.wait_restored(Duration::ZERO)
+                        && shared.wait_for(self.partition, stats_end, Duration::ZERO)
+                    {
+                        self.finished(&state);
+                        return Some(state);
+                    }
+                    if self.report.due() {
+                        let read = shared.progress().positions.get(&self.partition).copied();
+                        tracing::warn!(
+                            partition = self.partition,
+                            read,
+                            end = stats_end,
+                            "take-over waits for the statistics view to read the partition"
+                        );
+                    }
+                    (Phase::Statistics { state, stats_end }, true)
+                }
+            };
+            self.phase = next;
+            if waiting {
+                return None;
+            }
+        }
+        None
+    }
+
+    fn finished(&self, state: &PartitionState) {
+        metrics::counter!("customs_aggregate_take_overs_total").increment(1);
+        metrics::histogram!("customs_aggregate_take_over_seconds").record(self.started.elapsed());
+        tracing::info!(
+            partition = self.partition,
+            entries = state.num_entries(),
+            elapsed_ms = self.started.elapsed().as_millis() as u64,
+            "partition state restored"
+        );
+    }
+}
+
+/// Opens the restore of `partition`: its clients, both end offsets (they
+/// hold every record the previous owner wrote) and a new store. `None`
+/// when a client cannot be created or shutdown came first.
+fn open(owner: &Owner, partition: i32) -> Option<Phase> {
+    let consumer = client(owner, "read_committed")?;
+    let probe = client(owner, "read_uncommitted")?;
+    let end_offset = |topic: &str| {
+        customs_kafka::reader::watermarks(&probe, topic, partition, &owner.shutdown)
+            .map(|(_, high)| high)
+    };
+    let changelog_end = end_offset(&owner.topics.changelog)?;
+    let stats_end = end_offset(&owner.topics.stats)?;
+    let store = match owner.disk.partition(partition) {
+        Ok(store) => store,
+        Err(error) => {
+            // Not recoverable here: the stage's loop cannot own the
+            // partition without its state.
+            panic!("cannot create the lifecycle state store of partition {partition}: {error}");
+        }
+    };
+    let state = PartitionState::with_store(owner.policy, Box::new(store));
+    if changelog_end == 0 {
+        return Some(Phase::Statistics { state, stats_end });
+    }
+    let mut assignment = TopicPartitionList::with_capacity(1);
+    assignment
+        .add_partition_offset(&owner.topics.changelog, partition, Offset::Beginning)
+        .ok()?;
+    consumer
+        .assign(&assignment)
+        .inspect_err(
+            |error| tracing::error!(%error, partition, "cannot assign the changelog partition"),
+        )
+        .ok()?;
+    Some(Phase::Changelog {
+        consumer,
+        state,
+        position: 0,
+        end: changelog_end,
+        stats_end,
+    })
 }
 
 /// A consumer for the restore, reading with `isolation` ("read_committed"
@@ -101,63 +246,27 @@ fn client(owner: &Owner, isolation: &str) -> Option<BaseConsumer<Logging>> {
         .ok()
 }
 
-/// The end offset of `topic`'s `partition` as `consumer` sees it: the high
-/// watermark for a read-uncommitted one.
-fn end_offset(
-    owner: &Owner,
-    consumer: &BaseConsumer<Logging>,
-    topic: &str,
-    partition: i32,
-) -> Option<i64> {
-    customs_kafka::reader::watermarks(consumer, topic, partition, &owner.shutdown)
-        .map(|(_, high)| high)
-}
-
-/// Reads the changelog partition up to `end`, an offset it had reached.
+/// Reads the changelog partition into `state` until `deadline` or its
+/// `end`, an offset it had reached; `position` is the next offset to read.
 fn read_changelog(
     owner: &Owner,
     consumer: &BaseConsumer<Logging>,
-    partition: i32,
-    end: i64,
-) -> Option<PartitionState> {
+    state: &mut PartitionState,
+    (partition, position, end): (i32, &mut i64, i64),
+    deadline: Instant,
+) {
     let topic = &owner.topics.changelog;
-    let store = match owner.disk.partition(partition) {
-        Ok(store) => store,
-        Err(error) => {
-            // Not recoverable here: the stage's loop cannot own the
-            // partition without its state.
-            panic!("cannot create the lifecycle state store of partition {partition}: {error}");
-        }
-    };
-    let mut state = PartitionState::with_store(owner.policy, Box::new(store));
-    if end == 0 {
-        return Some(state);
-    }
-    let mut assignment = TopicPartitionList::with_capacity(1);
-    assignment
-        .add_partition_offset(topic, partition, Offset::Beginning)
-        .ok()?;
-    consumer.assign(&assignment).ok()?;
-    let mut position = 0;
-    let mut report = Stalled::new();
-    while position < end {
-        if owner.shutdown.is_cancelled() {
-            return None;
-        }
-        if report.due() {
-            tracing::warn!(
-                partition,
-                position,
-                end,
-                "changelog restore is slow or stalled (a transaction still open there holds it until the transaction ends)"
-            );
+    while *position < end && !owner.shutdown.is_cancelled() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return;
         }
         if state.num_open() >= RESTORE_BATCH {
             state.commit();
         }
-        match consumer.poll(Duration::from_millis(100)) {
+        match consumer.poll(remaining.min(MAX_POLL_WAIT)) {
             Some(Ok(message)) => {
-                position = message.offset() + 1;
+                *position = message.offset() + 1;
                 match Change::decode(message.key().unwrap_or_default(), message.payload()) {
                     Ok(Change::Entry(key, stored)) => state.restore_entry(&key, stored),
                     Ok(Change::Summary(id, mark)) => state.restore_summary(&id, mark),
@@ -181,13 +290,11 @@ fn read_changelog(
                         .find_partition(topic, partition)
                         .map(|element| element.offset())
                 {
-                    position = position.max(at);
+                    *position = (*position).max(at);
                 }
             }
         }
     }
-    state.commit();
-    Some(state)
 }
 
 /// Says every [`STALL_REPORT`] that a wait goes on, so an operator (and a

@@ -281,3 +281,22 @@ fn housekeeping_seals_final_entries_in_the_next_transaction() {
     });
     assert!(sealed, "{:?}", keys(&outputs));
 }
+
+#[test]
+fn assigned_partitions_wait_for_their_take_over_and_a_revocation_drops_it() {
+    let mut owner = owner();
+    let topic = "classified".to_owned();
+    // Partition 0 is held: nothing to restore. 1 and 2 are queued, once.
+    let queued = owner.assigned(&[(topic.clone(), 0), (topic.clone(), 1), (topic.clone(), 2)]);
+    assert_eq!(queued, [(topic.clone(), 1), (topic.clone(), 2)]);
+    assert!(owner.assigned(&[(topic.clone(), 1)]).is_empty());
+    // A batch with a record of a partition being taken over is refused.
+    assert!(!owner.prepare(&[(topic.clone(), 0), (topic.clone(), 1)]));
+    owner.revoked(&[(topic.clone(), 1)]);
+    let left: Vec<i32> = owner.restores.iter().map(|r| r.partition()).collect();
+    assert_eq!(left, [2]);
+    // Shutdown: no restore work is done, nothing becomes ready.
+    owner.shutdown.cancel();
+    assert!(owner.restore(Duration::from_millis(10)).is_empty());
+    assert!(!owner.shared.owned().contains_key(&2));
+}
