@@ -340,3 +340,21 @@ proptest! {
         prop_assert_eq!(winning_status(table, &receipts), winning_status(table, &reversed));
     }
 }
+
+#[test]
+fn receipts_and_statuses_round_trip_through_json_and_refuse_unknown_fields() {
+    let mut receipt = receipt("P", "2026-11-19T09:00:00");
+    receipt.entry_id = Some("530120261000012345".into());
+    let json = serde_json::to_string(&receipt).unwrap_or_default();
+    assert!(json.contains("\"code_set\":\"single_window\""), "{json}");
+    assert!(json.contains("\"layout\":\"current\""), "{json}");
+    let back: Result<DecReceipt, _> = serde_json::from_str(&json);
+    assert_eq!(back.ok(), Some(receipt.clone()));
+    let extra = json.replacen('{', "{\"note\":\"报关单已放行\",", 1);
+    assert!(serde_json::from_str::<DecReceipt>(&extra).is_err());
+    let status = winning_status(table(), [&receipt]);
+    let json = serde_json::to_string(&status).unwrap_or_default();
+    assert!(json.contains("\"effect\":\"released\""), "{json}");
+    let back: Option<DecStatus> = serde_json::from_str(&json).ok().flatten();
+    assert_eq!(back, status);
+}
