@@ -16,6 +16,7 @@
 
 pub mod classify;
 pub mod codes;
+pub mod dec_status;
 pub mod generator;
 pub mod lifecycle;
 pub mod model;

@@ -68,11 +68,16 @@ pub enum RejectReason {
     /// The event is older than the watermark minus the allowed lateness,
     /// or would restate figures dated before that horizon (final figures).
     BeyondAllowedLateness,
+    /// A customs status receipt's `CHANNEL` is not in the channel table.
+    UnknownChannel,
+    /// A receipt envelope's `<Data>` is not Base64 or does not decode to a
+    /// `DEC_RESULT` document, or a `DEC_DATA` holds more than one receipt.
+    MalformedEnvelope,
 }
 
 impl RejectReason {
     /// All reasons, for documentation and for pre-registering metrics.
-    pub const ALL: [RejectReason; 28] = [
+    pub const ALL: [RejectReason; 30] = [
         RejectReason::PayloadTooLarge,
         RejectReason::InvalidEncoding,
         RejectReason::MalformedXml,
@@ -101,6 +106,8 @@ impl RejectReason {
         RejectReason::MissingExchangeRate,
         RejectReason::InvalidCost,
         RejectReason::BeyondAllowedLateness,
+        RejectReason::UnknownChannel,
+        RejectReason::MalformedEnvelope,
     ];
 
     /// The services that can reject a message for this reason (the stage
@@ -147,6 +154,8 @@ impl RejectReason {
             RejectReason::MissingExchangeRate => "missing_exchange_rate",
             RejectReason::InvalidCost => "invalid_cost",
             RejectReason::BeyondAllowedLateness => "beyond_allowed_lateness",
+            RejectReason::UnknownChannel => "unknown_channel",
+            RejectReason::MalformedEnvelope => "malformed_envelope",
         }
     }
 }

@@ -197,9 +197,15 @@ pub(crate) fn item_number(value: &str, field: impl Display) -> Result<u32, Rejec
 ///
 /// Accepts `YYYYMMDD`, `YYYYMMDDhhmmss`, `YYYYMMDDhhmmssSSS`, `YYYY-MM-DD`,
 /// `YYYY-MM-DD hh:mm:ss` and the ISO forms this function returns, so it is
-/// idempotent. Milliseconds are kept (`.SSS`) when given.
+/// idempotent. Milliseconds are kept (`.SSS`) when given. The QP receipt form
+/// `YYYYMMDDThhmmssSS` (exactly that shape; the last two digits are
+/// hundredths) becomes `.SS0` milliseconds.
 pub(crate) fn date_time(value: &str, field: impl Display) -> Result<String, Rejection> {
-    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    let mut digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    if is_qp_time(value) {
+        // Hundredths to milliseconds.
+        digits.push('0');
+    }
     let separators_ok = value
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | ':' | 'T' | '.'));
@@ -233,6 +239,14 @@ pub(crate) fn date_time(value: &str, field: impl Display) -> Result<String, Reje
         Some(millis) => format!("{base}.{millis}"),
         None => base,
     })
+}
+
+/// `YYYYMMDDThhmmssSS`: eight digits, `T`, eight digits.
+fn is_qp_time(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() == 17
+        && bytes[8] == b'T'
+        && bytes[..8].iter().chain(&bytes[9..]).all(u8::is_ascii_digit)
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -291,7 +305,23 @@ mod tests {
                 "idempotent"
             );
         }
-        for bad in ["2018-02-30", "20181301", "yesterday", "2018011"] {
+        assert_eq!(
+            date_time("20180208T15032200", "d").ok(),
+            Some("2018-02-08T15:03:22.000".into()),
+            "QP receipt time, hundredths"
+        );
+        assert_eq!(
+            date_time("20180208T15032257", "d").ok(),
+            Some("2018-02-08T15:03:22.570".into())
+        );
+        for bad in [
+            "2018-02-30",
+            "20181301",
+            "yesterday",
+            "2018011",
+            "2018020815032200",
+            "20180230T15032200",
+        ] {
             let err = date_time(bad, "d").err().map(|e| e.reason);
             assert_eq!(err, Some(RejectReason::MalformedDate), "{bad}");
         }

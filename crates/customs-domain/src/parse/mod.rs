@@ -9,9 +9,12 @@
 mod ceb;
 mod collect;
 mod dec_message;
+mod dec_result;
 pub(crate) mod fields;
 pub mod json;
 mod xml;
+
+pub use dec_result::parse_dec_result;
 
 use crate::codes::CodeTables;
 use crate::model::{Event, MessageType};
