@@ -25,7 +25,7 @@ const NUM_DECLARATIONS: usize = 300;
 const NUM_RESENT: usize = 25;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The test's own reading of DOMAIN.md §3, independent of the code tables.
+/// The test's own reading of the trade-category rules, independent of the code tables.
 fn expected_category(supervision_mode: &str) -> &'static str {
     match supervision_mode {
         "0110" => "general_trade",

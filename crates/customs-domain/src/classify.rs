@@ -1,4 +1,4 @@
-//! Classification of a declaration into the trade categories of DOMAIN.md §3.
+//! Classification of a declaration into the trade categories of the README ("What it reads") and `data/supervision_modes.csv`.
 //!
 //! The rule keys on the full four-digit supervision mode (never its last two
 //! digits alone, which would fold cross-border e-commerce into general trade),

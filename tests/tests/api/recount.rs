@@ -1,6 +1,6 @@
 //! An independent batch recount of a generated feed, for the API test: parse
 //! every message with the domain crate, classify and value each declaration,
-//! and apply the lifecycle rules by hand (DOMAIN.md §5, README "Delivery
+//! and apply the lifecycle rules by hand (README "Delivery
 //! guarantees") — first occurrence counts, an inventory counts at its
 //! earliest 800/899 receipt, a `DecMessage` at its declaration time,
 //! withdrawals and summarised inventories do not count, too-late

@@ -1,5 +1,5 @@
 //! The declaration lifecycle: when a declaration counts, and how a later
-//! event restates it (DOMAIN.md §5).
+//! event restates it (README, "Delivery guarantees", lifecycle).
 //!
 //! A pure state machine per declaration identity (the inventory `guid`, or
 //! the declaration id when there is none): [`Entry::record_declaration`] and

@@ -1,5 +1,5 @@
 //! Group-by queries over the panes of a range: filters, grouping on any
-//! combination of the DOMAIN.md §5 dimensions, exact sums per group.
+//! combination of the statistics dimensions (README, "Statistics API"), exact sums per group.
 //!
 //! Derived dimensions come from the code tables at query time: the
 //! directly-subordinate customs of an office, the region of a province, the

@@ -1,4 +1,4 @@
-//! `DecMessage` customs declarations (DOMAIN.md §2.1), bare or inside the
+//! `DecMessage` customs declarations (README, "What it reads"), bare or inside the
 //! `ImportMessage/SWImpHead/SWImpData` wrapper: `DecHead` and `DecLists/DecList`
 //! fields to a [`Declaration`] with codes as sent (see [`crate::validate`]).
 
