@@ -72,6 +72,7 @@ pub fn unique_topics(test: &str) -> TopicsConfig {
         changelog: format!("e2e.{test}.{suffix}.changelog"),
         stats: format!("e2e.{test}.{suffix}.stats"),
         late: format!("e2e.{test}.{suffix}.late"),
+        ..TopicsConfig::default()
     }
 }
 

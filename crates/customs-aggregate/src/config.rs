@@ -145,6 +145,18 @@ impl Default for StatisticsConfig {
     }
 }
 
+impl StatisticsConfig {
+    /// The lifecycle's event-time rules these settings make (whole minutes).
+    pub fn policy(&self) -> customs_domain::lifecycle::policy::Policy {
+        let minutes =
+            |duration: Duration| (duration.as_secs() / 60) as customs_domain::stats::Minute;
+        customs_domain::lifecycle::policy::Policy {
+            allowed_lateness: minutes(self.allowed_lateness),
+            waiting_ttl: minutes(self.waiting_ttl),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

@@ -21,6 +21,7 @@ mod config;
 mod grpc;
 mod owner;
 mod reader;
+mod retention;
 mod state;
 pub mod stats_record;
 pub mod store;
@@ -102,13 +103,18 @@ pub async fn run_with_listener(
         )
         .await
         .map_err(Error::Topics)?;
-        customs_kafka::admin::ensure_topics(
+        customs_kafka::admin::ensure_retained_topics(
             &config.kafka,
-            &[&topics.classified, &topics.late, &topics.dead_letter],
+            &[&topics.classified],
+            topics.classified_retention,
         )
         .await
         .map_err(Error::Topics)?;
+        customs_kafka::admin::ensure_topics(&config.kafka, &[&topics.late, &topics.dead_letter])
+            .await
+            .map_err(Error::Topics)?;
     }
+    retention::check(&config, config.statistics.policy()).await;
     let shared = Arc::new(Shared::new(tables, config.statistics.clone()));
     let reader = {
         let shared = Arc::clone(&shared);

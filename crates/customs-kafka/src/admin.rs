@@ -5,7 +5,7 @@ use std::time::Duration;
 use rdkafka::consumer::BaseConsumer;
 use tokio_util::sync::CancellationToken;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -15,6 +15,40 @@ use crate::config::KafkaConfig;
 /// Creates each topic that does not exist yet; existing ones are left alone.
 pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), KafkaError> {
     create(config, topics, &[]).await
+}
+
+/// Like [`ensure_topics`], for topics whose records are kept for
+/// `retention` (`retention.ms`) rather than the broker's default.
+pub async fn ensure_retained_topics(
+    config: &KafkaConfig,
+    topics: &[&str],
+    retention: Duration,
+) -> Result<(), KafkaError> {
+    let millis = retention.as_millis().to_string();
+    create(config, topics, &[("retention.ms", &millis)]).await
+}
+
+/// How long `topic` keeps records (`retention.ms`; `None`: for ever),
+/// as the broker reports it.
+pub async fn retention(config: &KafkaConfig, topic: &str) -> Result<Option<Duration>, KafkaError> {
+    let admin: AdminClient<Logging> = config.client_config().create_with_context(Logging)?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+        .await?;
+    let resource = results
+        .into_iter()
+        .next()
+        .ok_or(KafkaError::AdminOp(
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ))?
+        .map_err(KafkaError::AdminOp)?;
+    let value = resource
+        .get("retention.ms")
+        .and_then(|entry| entry.value.as_deref())
+        .and_then(|value| value.parse::<i64>().ok())
+        .ok_or(KafkaError::AdminOp(RDKafkaErrorCode::InvalidConfig))?;
+    Ok(u64::try_from(value).ok().map(Duration::from_millis))
 }
 
 /// Like [`ensure_topics`], for compacted topics (`cleanup.policy=compact`):

@@ -163,6 +163,14 @@ pub struct TopicsConfig {
     /// Events beyond the allowed lateness: original bytes plus
     /// `customs.reject.*` headers.
     pub late: String,
+    /// How long the classified topic keeps records, set when a service
+    /// creates it: it must cover the aggregate's allowed lateness plus its
+    /// waiting time, so that the lifecycle state of every figure that can
+    /// still be restated can be rebuilt by reading the topic again (a new
+    /// changelog format, a new counting rule). The broker's default (7 days)
+    /// does not.
+    #[serde(with = "humantime_serde")]
+    pub classified_retention: Duration,
 }
 
 impl Default for TopicsConfig {
@@ -175,6 +183,7 @@ impl Default for TopicsConfig {
             changelog: "customs.aggregate-changelog.v3".to_owned(),
             stats: "customs.aggregate-stats.v1".to_owned(),
             late: "customs.late.v1".to_owned(),
+            classified_retention: Duration::from_secs(100 * 24 * 3600),
         }
     }
 }

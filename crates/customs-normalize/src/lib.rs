@@ -1,7 +1,7 @@
 //! Normalize service: canonical declarations → classified declarations.
 //!
 //! Reads `customs.v1.Event` records. Each declaration is classified by its
-//! four-digit supervision mode into the trade categories of DOMAIN.md §3 and
+//! four-digit supervision mode into the trade categories of the README ("What it reads") and
 //! valued in CNY and USD at the monthly rate, and published as a
 //! `customs.v1.ClassifiedEvent` keyed by declaration id; receipts and summary
 //! results pass through unchanged for the aggregate's lifecycle (a summary result
@@ -58,6 +58,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         return Ok(());
     }
     if config.create_topics {
+        // The classified topic first, with the retention a rebuild needs.
+        customs_kafka::admin::ensure_retained_topics(
+            &config.kafka,
+            &[&topics.classified],
+            topics.classified_retention,
+        )
+        .await
+        .map_err(StageError::Topics)?;
         stage.ensure_topics().await?;
     }
     let broadcast = {

@@ -111,11 +111,7 @@ impl Owner {
         topics: OwnerTopics,
         shutdown: CancellationToken,
     ) -> Self {
-        let minutes = |duration: Duration| (duration.as_secs() / 60) as Minute;
-        let policy = Policy {
-            allowed_lateness: minutes(shared.statistics.allowed_lateness),
-            waiting_ttl: minutes(shared.statistics.waiting_ttl),
-        };
+        let policy = shared.statistics.policy();
         let layout = *shared.read().panes().layout();
         // Exported at 0 from the start, for `rate()` and alerts.
         let _registered = metrics::counter!("customs_aggregate_take_overs_total");

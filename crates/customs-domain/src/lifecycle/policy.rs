@@ -51,6 +51,17 @@ pub enum Housekeeping {
 }
 
 impl Policy {
+    /// How much input (event time before the watermark) a rebuild of the
+    /// lifecycle state from the classified topic must read again: the state
+    /// rests on the events of two lateness windows (open entries, entries
+    /// never released, which seal then, and the markers of sealed ones,
+    /// which keep a later restatement of a final figure out of the count and
+    /// are forgotten then); waiting receipts expire well within it. An
+    /// input topic that keeps less cannot rebuild the state exactly.
+    pub fn replay_span(&self) -> Minute {
+        2 * self.allowed_lateness
+    }
+
     /// Figures dated before this are final; `None` before any watermark.
     pub fn horizon(&self, watermark: Option<Minute>) -> Option<Minute> {
         watermark.map(|watermark| watermark - self.allowed_lateness)
@@ -140,5 +151,20 @@ mod tests {
         assert_eq!(waiting(NOW - 6 * DAY), Housekeeping::Keep);
         assert!(policy.forgets(NOW, NOW - 91 * DAY));
         assert!(!policy.forgets(NOW, NOW - 89 * DAY));
+    }
+
+    #[test]
+    fn no_state_rests_on_events_older_than_the_replay_span() {
+        let policy = Policy::default();
+        let past_span = NOW - policy.replay_span() - 1;
+        assert_eq!(policy.replay_span(), 90 * DAY);
+        // Markers are forgotten, never-released entries sealed, receipts
+        // expired, once their events are past it.
+        assert!(policy.forgets(NOW, past_span));
+        let never_released = policy.housekeeping(NOW, past_span, past_span, false, false);
+        assert_eq!(never_released, Housekeeping::Seal);
+        let waiting = policy.housekeeping(NOW, past_span, past_span, true, false);
+        assert_eq!(waiting, Housekeeping::Expire);
+        assert!(policy.waiting_ttl < policy.replay_span());
     }
 }
