@@ -138,6 +138,35 @@ impl Children {
         Ok(())
     }
 
+    /// Sends SIGTERM to the child started as `name` and waits up to
+    /// `within` for it to exit; returns its exit status and how long the
+    /// exit took.
+    pub fn terminate(
+        &mut self,
+        name: &str,
+        within: std::time::Duration,
+    ) -> anyhow::Result<(std::process::ExitStatus, std::time::Duration)> {
+        let (_, child) = self
+            .0
+            .iter_mut()
+            .find(|(started, _)| started == name)
+            .with_context(|| format!("no child named {name}"))?;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        ensure!(status.success(), "kill -TERM {name}");
+        let signalled = std::time::Instant::now();
+        loop {
+            if let Some(exit) = child.try_wait()? {
+                return Ok((exit, signalled.elapsed()));
+            }
+            if signalled.elapsed() > within {
+                bail!("{name} still running {within:?} after SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Fails when any child has exited.
     pub fn ensure_running(&mut self) -> anyhow::Result<()> {
         for (name, child) in &mut self.0 {

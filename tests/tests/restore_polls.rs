@@ -26,8 +26,12 @@ const TEST: &str = "restore-polls";
 /// wants the poll interval at least as long), the broker's minimum.
 const POLL_INTERVAL: Duration = Duration::from_secs(6);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_take_over_longer_than_the_poll_interval_keeps_the_group() -> anyhow::Result<()> {
+/// A running aggregate on fresh one-partition topics whose changelog's end
+/// is held by an open transaction, with `max.poll.interval.ms` (and the
+/// session timeout) at [`POLL_INTERVAL`]; its metrics port.
+async fn aggregate_behind_an_open_transaction(
+    children: &mut Children,
+) -> anyhow::Result<(OpenTransaction, u16)> {
     let bootstrap = broker()?;
     let topics = unique_topics(TEST);
     let mut kafka = service_kafka(&bootstrap, TEST, "aggregate");
@@ -46,7 +50,6 @@ async fn a_take_over_longer_than_the_poll_interval_keeps_the_group() -> anyhow::
         0,
         "RESTORE-POLLS-1",
     )?;
-
     let (metrics, grpc) = (free_port()?, free_port()?);
     let mut env = deployed_env(TEST, "aggregate", &bootstrap, &topics, metrics);
     let interval_ms = POLL_INTERVAL.as_millis();
@@ -70,8 +73,14 @@ async fn a_take_over_longer_than_the_poll_interval_keeps_the_group() -> anyhow::
             &*property,
         ),
     ]);
-    let mut children = Children::default();
     children.spawn("aggregate", &mut service_command("aggregate", &env, true)?)?;
+    Ok((open, metrics))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_over_longer_than_the_poll_interval_keeps_the_group() -> anyhow::Result<()> {
+    let mut children = Children::default();
+    let (open, metrics) = aggregate_behind_an_open_transaction(&mut children).await?;
 
     // The restore waits for the open transaction all this time.
     let hold_until = Instant::now() + 3 * POLL_INTERVAL;
@@ -110,5 +119,31 @@ async fn a_take_over_longer_than_the_poll_interval_keeps_the_group() -> anyhow::
         "{take_overs} take-overs of the one partition: the restore stopped the instance from \
          polling its group, which lost the assignment and took the partition over again"
     );
+    Ok(())
+}
+
+/// How soon an orchestrator may expect the exit after SIGTERM (Kubernetes
+/// waits 30 s by default before it kills).
+const EXITS_WITHIN: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_take_over_ends_the_instance_at_once() -> anyhow::Result<()> {
+    let mut children = Children::default();
+    let (_open, metrics) = aggregate_behind_an_open_transaction(&mut children).await?;
+    // Well into the take-over: assigned, reading, held by the transaction.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(8) {
+        children.ensure_running()?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let page = scrape_metrics(metrics).await?;
+    let take_overs = metric_sum(&page, "customs_aggregate_take_overs_total", &[]);
+    ensure!(take_overs == 0.0, "the take-over ended before the SIGTERM");
+    let (exit, took) = children.terminate("aggregate", EXITS_WITHIN)?;
+    ensure!(
+        exit.success(),
+        "the aggregate exited with {exit} after SIGTERM"
+    );
+    eprintln!("restore_polls: the aggregate stopped {took:.1?} after SIGTERM during a take-over");
     Ok(())
 }
