@@ -22,7 +22,8 @@ use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, Event, classify, value};
 use customs_e2e::feed::{generate, produce};
 use customs_e2e::processes::{
-    Children, free_port, metric_name, metric_sum, repo, scrape_metrics, start_all_deployed,
+    Children, MetricsPage, free_port, metric_name, metric_sum, repo, scrape_metrics,
+    service_binary, start_all_deployed,
 };
 use customs_e2e::{broker, create_topics, raw_producer, unique_topics};
 use customs_proto::v1;
@@ -203,6 +204,7 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     eprintln!("e2e: caught up after {:.1?}", started.elapsed());
+    status_reports_the_lag(grpc_port, &ports, &pages)?;
 
     // One stats API request, so its request counter has a series.
     let mut client = StatsServiceClient::connect(format!("http://127.0.0.1:{grpc_port}")).await?;
@@ -345,6 +347,52 @@ async fn every_documented_metric_is_exported_with_matching_values() -> anyhow::R
 /// What `promtool check metrics` says of a `/metrics` page (empty when it
 /// passes). promtool comes with Debian's prometheus package, which
 /// `scripts/prometheus path` installs when it is missing.
+/// `customs status --metrics` reports each service's lag per partition as
+/// the test's own scrape of the same pages saw it.
+fn status_reports_the_lag(
+    grpc_port: u16,
+    ports: &BTreeMap<&str, u16>,
+    pages: &BTreeMap<&str, MetricsPage>,
+) -> anyhow::Result<()> {
+    let mut command = std::process::Command::new(service_binary("customs")?);
+    command.args(["status", "--grpc", &format!("http://127.0.0.1:{grpc_port}")]);
+    for port in ports.values() {
+        command.args(["--metrics", &format!("http://127.0.0.1:{port}/metrics")]);
+    }
+    let output = command.output()?;
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    for (service, page) in pages {
+        let name = format!("customs_{service}_consumer_lag_messages");
+        let seen: BTreeMap<String, f64> = page
+            .iter()
+            .filter(|(series, _)| metric_name(series) == name)
+            .filter_map(|(series, value)| {
+                let partition = series.split("partition=\"").nth(1)?.split('"').next()?;
+                Some((partition.to_owned(), *value))
+            })
+            .collect();
+        let reported = &status["consumer_lag"][*service];
+        let partitions: BTreeMap<String, f64> = reported["partitions"]
+            .as_object()
+            .map(|object| {
+                object
+                    .iter()
+                    .map(|(partition, lag)| (partition.clone(), lag.as_f64().unwrap_or(f64::NAN)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ensure!(
+            partitions == seen && !seen.is_empty(),
+            "customs status reports {service}'s lag as {reported}, the page says {seen:?}"
+        );
+        ensure!(
+            reported["total"].as_f64() == Some(seen.values().sum()),
+            "{service}: {reported}"
+        );
+    }
+    Ok(())
+}
+
 fn promtool_check_metrics(page: &str) -> anyhow::Result<String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
