@@ -30,7 +30,11 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Key of the raw input topic.
 pub const RAW: &str = "raw";
 
-/// The keys of the `[topics]` table of a service's TOML config file.
+/// `[topics]` keys that set something about a topic rather than name one.
+const SETTINGS: [&str; 1] = ["classified_retention"];
+
+/// The topic-name keys of the `[topics]` table of a service's TOML config
+/// file.
 ///
 /// A deliberately small reader for the one shape these files have
 /// (`key = "value"  # comment` lines under a `[topics]` header), so that no
@@ -58,6 +62,10 @@ pub fn keys_in_config(path: &Path) -> anyhow::Result<Vec<String>> {
         let key = key.trim();
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             bail!("{}: unexpected [topics] key {key:?}", path.display());
+        }
+        // Settings of a topic, not names: kept as configured.
+        if SETTINGS.contains(&key) {
+            continue;
         }
         keys.push(key.to_owned());
     }
@@ -184,6 +192,11 @@ mod tests {
                     "{service}: {key} in {keys:?}"
                 );
             }
+            // A setting is not a name to make unique (a duration is no topic).
+            assert!(
+                !keys.iter().any(|k| k == "classified_retention"),
+                "{service}: {keys:?}"
+            );
         }
         let topics = Topics::fresh("t", &["raw".to_owned(), "late".to_owned()]);
         assert!(topics.raw().ends_with(".t.raw"));
