@@ -84,7 +84,6 @@ async fn the_statistics_api_serves_exact_figures_live() -> anyhow::Result<()> {
     indicators(&mut client, &recount).await?;
     explain(&mut client, &recount).await?;
     validation(&mut client).await?;
-    live::query_latency(&mut client).await?;
     live::subscription(&mut client, &producer, &pipeline.topics.raw, &tables).await?;
     pipeline.stop().await
 }

@@ -1,43 +1,20 @@
-//! Latency of a typical query, and a live subscription that sees each new
-//! declaration arrive (with its latency from produce to update).
+//! A live subscription that sees each new declaration arrive (its latency
+//! from produce to update is printed, not judged: query and update
+//! latencies are benchmarks, `bench/run` and `cargo bench -p customs-domain
+//! --bench query`, never timed tests).
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use customs_domain::CodeTables;
 use customs_domain::generator::{Generator, GeneratorConfig, MessageKind};
 use customs_domain::model::MessageType;
 use customs_proto::v1;
 use rdkafka::producer::FutureProducer;
 
+use crate::Client;
 use crate::support::{expected_of, request, window};
-use crate::{Client, Dim};
 use customs_e2e::feed::produce;
-
-pub async fn query_latency(client: &mut Client) -> anyhow::Result<()> {
-    let typical = v1::QueryRequest {
-        order_by: v1::Measure::ValueCny as i32,
-        descending: true,
-        limit: 10,
-        ..request(
-            window(v1::window::Kind::Last(v1::RollingSpan::Last30Days as i32)),
-            &[Dim::PartnerCountry],
-        )
-    };
-    let mut times = Vec::new();
-    for _ in 0..50 {
-        let started = Instant::now();
-        let response = client.query(typical.clone()).await?.into_inner();
-        times.push(started.elapsed());
-        ensure!(response.rows.len() == 10);
-    }
-    times.sort();
-    eprintln!(
-        "api: latency of Query(last 30 days by partner, top 10) over 50 calls: median {:?}, p90 {:?}, max {:?}",
-        times[25], times[45], times[49]
-    );
-    Ok(())
-}
 
 pub async fn subscription(
     client: &mut Client,
