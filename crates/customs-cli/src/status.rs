@@ -5,7 +5,7 @@
 //! `customs.v1.StatsService` and a `GetTotals` answer's freshness — and
 //! prints one JSON object: serving status, watermark and its lag behind the
 //! wall clock, partitions still restoring, state version, statistics-topic
-//! offsets read, declarations counted; with `--metrics` (each service's
+//! offsets read, declarations counted, code tables' version; with `--metrics` (each service's
 //! `/metrics` URL) also each service's consumer lag, per partition and in
 //! all, from its `customs_<service>_consumer_lag_messages` gauge. Exit
 //! status 0 when the instance is serving and restores nothing, 1 otherwise
@@ -50,6 +50,7 @@ struct Status {
     version: u64,
     statistics_offsets: BTreeMap<i32, i64>,
     declarations: u64,
+    code_tables_version: String,
     /// Per service: records of its input not committed yet.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     consumer_lag: BTreeMap<String, Lag>,
@@ -125,6 +126,7 @@ async fn status(args: &StatusArgs) -> anyhow::Result<Status> {
         version: freshness.version,
         statistics_offsets: freshness.changelog_offsets.into_iter().collect(),
         declarations: totals.num_declarations,
+        code_tables_version: freshness.code_tables_version,
         consumer_lag,
     })
 }

@@ -208,6 +208,24 @@ pub struct CodeTables {
     provinces: HashMap<String, Province>,
     groups_by_country: HashMap<String, Vec<String>>,
     rates: HashMap<String, HashMap<String, Decimal>>,
+    version: String,
+}
+
+/// The version of a table set: FNV-1a (64 bit) over each table's file name,
+/// a zero byte, its bytes and a zero byte, in file-name order, as 16 lower-
+/// case hex digits. It names which tables an answer was computed with; it
+/// is not a security hash.
+fn version_of(texts: &BTreeMap<&str, String>) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    for (name, text) in texts {
+        for byte in name.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    format!("{hash:016x}")
 }
 
 /// The table files: name and embedded content.
@@ -303,6 +321,13 @@ impl CodeTables {
         })
     }
 
+    /// The version of this table set (see [`version_of`]): equal for equal
+    /// table files, whether embedded or loaded, and different when any byte
+    /// of any table differs.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
     /// The names of the table files a directory may hold.
     pub fn table_names() -> impl Iterator<Item = &'static str> {
         TABLES.iter().map(|(name, _)| *name)
@@ -325,7 +350,10 @@ impl CodeTables {
             texts.insert(name, text);
         }
         let text = |name: &str| texts.get(name).map(String::as_str).unwrap_or("");
-        let mut tables = CodeTables::default();
+        let mut tables = CodeTables {
+            version: version_of(&texts),
+            ..CodeTables::default()
+        };
         for row in read_rows::<CurrencyRow>("currencies", text("currencies.csv"))? {
             tables
                 .currency_by_code
@@ -540,6 +568,26 @@ mod tests {
             Some("USA"),
             "other tables stay embedded"
         );
+    }
+
+    #[test]
+    fn the_version_names_the_table_bytes_wherever_they_come_from() {
+        let embedded = CodeTables::embedded();
+        assert_eq!(embedded.version().len(), 16);
+        let dir = std::env::temp_dir().join(format!("customs-codes-v-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (_, currencies) = TABLES[0];
+        std::fs::write(dir.join("currencies.csv"), currencies).expect("write");
+        let same = CodeTables::load(&dir).expect("tables load");
+        std::fs::write(
+            dir.join("currencies.csv"),
+            format!("{currencies}999,XTS,test,test\n"),
+        )
+        .expect("write");
+        let changed = CodeTables::load(&dir).expect("tables load");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(same.version(), embedded.version(), "the same bytes, loaded");
+        assert_ne!(changed.version(), embedded.version(), "one row more");
     }
 
     #[test]

@@ -129,6 +129,19 @@ pub fn build_info(service: &str) {
     .set(1.0);
 }
 
+/// Sets `customs_<service>_code_tables_info{version}` to 1 and logs it:
+/// which code tables the service resolves codes with (the version
+/// `customs_domain::CodeTables::version` gives; the aggregate's answers
+/// carry the same in their freshness).
+pub fn code_tables_info(service: &str, version: &str) {
+    metrics::gauge!(
+        format!("customs_{service}_code_tables_info"),
+        "version" => version.to_owned(),
+    )
+    .set(1.0);
+    tracing::info!(version, "code tables loaded");
+}
+
 /// The metrics contract, `docs/metrics.md`: its table is the one place a
 /// family's meaning is written, for operators and for `# HELP`.
 const METRICS_DOC: &str = include_str!("../../../docs/metrics.md");
