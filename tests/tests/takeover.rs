@@ -64,7 +64,7 @@ async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyho
     let mut client = connect(&addr.to_string()).await?;
     // Long enough for the assignment and a restore of one record.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = status(&mut client).await?;
+    let before = status(&mut client, ID).await?;
     ensure!(
         before != "counted",
         "an entry of an open transaction was served: {before:?}"
@@ -73,7 +73,7 @@ async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyho
     open.commit()?;
     let started = Instant::now();
     loop {
-        let now = status(&mut client).await?;
+        let now = status(&mut client, ID).await?;
         if now == "counted" {
             break;
         }
@@ -83,6 +83,77 @@ async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyho
                 started.elapsed()
             );
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shutdown.cancel();
+    service.await??;
+    Ok(())
+}
+
+/// A partition whose changelog end an open transaction holds (an owner
+/// that died, until the broker aborts its transaction) must not hold back
+/// the take-over of the other partitions: restores run one at a time, and
+/// a held one lets the next go first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_held_by_a_transaction_does_not_hold_back_the_others() -> anyhow::Result<()> {
+    const HELD: &str = "TAKEOVER-HELD-P0";
+    const FREE: &str = "TAKEOVER-FREE-P1";
+    let bootstrap = broker()?;
+    let topics = unique_topics("takeover-held");
+    let mut kafka = service_kafka(&bootstrap, "takeover-held", "aggregate");
+    kafka.topic_partitions = 2;
+    customs_kafka::admin::ensure_compacted_topics(&kafka, &[&topics.changelog, &topics.stats])
+        .await?;
+    customs_kafka::admin::ensure_topics(&kafka, &[&topics.classified]).await?;
+    let previous = format!("{}-previous-owner", kafka.group_id);
+    OpenTransaction::begin(
+        &bootstrap,
+        &format!("{previous}-1"),
+        &topics.changelog,
+        1,
+        FREE,
+    )?
+    .commit()?;
+    let open = OpenTransaction::begin(&bootstrap, &previous, &topics.changelog, 0, HELD)?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    let config = customs_aggregate::Config {
+        kafka,
+        topics: topics.clone(),
+        ..Default::default()
+    };
+    let service = tokio::spawn(customs_aggregate::run_with_listener(
+        config,
+        listener,
+        shutdown.clone(),
+    ));
+    let mut client = connect(&addr.to_string()).await?;
+    let started = Instant::now();
+    loop {
+        let free = status(&mut client, FREE).await?;
+        if free == "counted" {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("partition 1's entry is {free:?} after 30 s: the held partition 0 holds it back");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let held = status(&mut client, HELD).await?;
+    ensure!(
+        held != "counted",
+        "an entry of an open transaction was served: {held:?}"
+    );
+    open.commit()?;
+    let started = Instant::now();
+    while status(&mut client, HELD).await? != "counted" {
+        ensure!(
+            started.elapsed() < TIMEOUT,
+            "partition 0's entry not served after its transaction committed"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     shutdown.cancel();
@@ -103,12 +174,13 @@ async fn connect(addr: &str) -> anyhow::Result<StatsServiceClient<tonic::transpo
     }
 }
 
-/// What `Explain` says of the entry: its status, or the error's code.
+/// What `Explain` says of entry `id`: its status, or the error's code.
 async fn status(
     client: &mut StatsServiceClient<tonic::transport::Channel>,
+    id: &str,
 ) -> anyhow::Result<String> {
     match client
-        .explain(v1::ExplainRequest { id: ID.to_owned() })
+        .explain(v1::ExplainRequest { id: id.to_owned() })
         .await
     {
         Ok(response) => Ok(response.into_inner().status),

@@ -98,7 +98,8 @@ pub struct Owner {
     last_housekeeping: Instant,
     /// Take-overs not finished yet, in assignment order: only the first
     /// one reads, so one changelog consumer and one new store are open at
-    /// a time.
+    /// a time — except that one held by an open transaction goes to the
+    /// back and stays open while the next ones read.
     restores: VecDeque<restore::Restore>,
 }
 
@@ -546,6 +547,12 @@ impl Transform for Owner {
                 self.shared.owned().insert(first.partition(), state);
                 self.state_gauges();
                 vec![first.topic_partition()]
+            }
+            // A take-over stuck behind an open transaction lets the
+            // others go first; it is tried again after them.
+            None if first.held_by_transaction() => {
+                self.restores.push_back(first);
+                Vec::new()
             }
             None => {
                 self.restores.push_front(first);

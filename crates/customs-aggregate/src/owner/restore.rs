@@ -44,6 +44,9 @@ const RESTORE_BATCH: usize = 10_000;
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Longest single wait for the next changelog record.
 const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
+/// How long a changelog read may receive nothing before the restore asks
+/// whether an open transaction holds it (and how often it asks again).
+const QUIET_BEFORE_ASKING: Duration = Duration::from_secs(1);
 
 /// The take-over of one partition, advanced step by step.
 pub(super) struct Restore {
@@ -53,6 +56,13 @@ pub(super) struct Restore {
     started: Instant,
     phase: Phase,
     report: Stalled,
+    /// When the changelog last moved the position, or the restore last
+    /// asked whether a transaction holds it.
+    last_progress: Instant,
+    /// The changelog's read-committed end (last stable offset) stops at the
+    /// position while its high watermark is beyond: an open transaction
+    /// holds the rest.
+    held: bool,
 }
 
 enum Phase {
@@ -85,7 +95,17 @@ impl Restore {
                 not_before: Instant::now(),
             },
             report: Stalled::new(),
+            last_progress: Instant::now(),
+            held: false,
         }
+    }
+
+    /// Whether an open transaction (of an owner that died, until the broker
+    /// aborts it) holds the changelog's end: the owner then lets the
+    /// take-overs queued behind this one go first, so one stuck partition
+    /// never holds the others back.
+    pub(super) fn held_by_transaction(&self) -> bool {
+        self.held
     }
 
     /// The partition taken over.
@@ -125,8 +145,17 @@ impl Restore {
                     end,
                     stats_end,
                 } => {
+                    let before = position;
                     let partition = (self.partition, &mut position, end);
                     read_changelog(owner, &consumer, &mut state, partition, deadline);
+                    if position > before {
+                        self.last_progress = now;
+                        self.held = false;
+                    } else if self.last_progress.elapsed() >= QUIET_BEFORE_ASKING {
+                        self.last_progress = Instant::now();
+                        self.held = stable_end(owner, &consumer, self.partition)
+                            .is_some_and(|stable| stable <= position);
+                    }
                     if position >= end {
                         state.commit();
                         (Phase::Statistics { state, stats_end }, false)
@@ -230,6 +259,16 @@ fn open(owner: &Owner, partition: i32) -> Option<Phase> {
         end: changelog_end,
         stats_end,
     })
+}
+
+/// The changelog partition's end as `consumer` (read-committed) sees it:
+/// the last stable offset. One request, no retry: on an error the restore
+/// keeps its turn, the safe side.
+fn stable_end(owner: &Owner, consumer: &BaseConsumer<Logging>, partition: i32) -> Option<i64> {
+    consumer
+        .fetch_watermarks(&owner.topics.changelog, partition, Duration::from_secs(5))
+        .ok()
+        .map(|(_, stable)| stable)
 }
 
 /// A consumer for the restore, reading with `isolation` ("read_committed"
