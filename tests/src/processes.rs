@@ -167,6 +167,11 @@ impl Children {
         }
     }
 
+    /// The process ids of the children.
+    pub fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(|(_, child)| child.id()).collect()
+    }
+
     /// Fails when any child has exited.
     pub fn ensure_running(&mut self) -> anyhow::Result<()> {
         for (name, child) in &mut self.0 {

@@ -116,7 +116,18 @@ pub async fn run_with_listener(
             .map_err(Error::Topics)?;
     }
     retention::check(&config, config.statistics.policy()).await;
+    let version = tables.version().to_owned();
     let shared = Arc::new(Shared::new(tables, config.statistics.clone()));
+    {
+        let shared = Arc::clone(&shared);
+        customs_service::tables::reload_on_sighup(
+            SERVICE,
+            config.code_tables_dir.clone(),
+            version,
+            shutdown.clone(),
+            move |tables| shared.set_tables(tables),
+        );
+    }
     let reader = {
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();

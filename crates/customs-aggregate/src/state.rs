@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{
-    Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 use std::time::Duration;
 
@@ -60,8 +60,8 @@ pub struct Shared {
     progress: Mutex<Progress>,
     owned: Mutex<BTreeMap<i32, PartitionState>>,
     advanced: Condvar,
-    /// Code tables for derived dimensions.
-    pub tables: CodeTables,
+    /// Code tables for derived dimensions; replaced whole on a reload.
+    tables: RwLock<Arc<CodeTables>>,
     /// Event-time rules.
     pub statistics: StatisticsConfig,
     /// The latest [`Progress::version`], for subscriptions: a watch keeps
@@ -78,10 +78,21 @@ impl Shared {
             progress: Mutex::new(Progress::default()),
             owned: Mutex::new(BTreeMap::new()),
             advanced: Condvar::new(),
-            tables,
+            tables: RwLock::new(Arc::new(tables)),
             statistics,
             version: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// The code tables in use: an answer takes them once, so it is
+    /// resolved with one set even while a reload replaces it.
+    pub fn tables(&self) -> Arc<CodeTables> {
+        Arc::clone(&self.tables.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the code tables (a reload): answers from now on use them.
+    pub fn set_tables(&self, tables: CodeTables) {
+        *self.tables.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tables);
     }
 
     /// Reads the view. A poisoned lock still holds a consistent view: every

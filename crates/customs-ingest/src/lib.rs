@@ -58,6 +58,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     if config.create_topics {
         stage.ensure_topics().await?;
     }
-    let transform = IngestTransform::new(tables, config.parse_limits());
+    let reloaded = customs_service::tables::TableSlot::default();
+    {
+        let reloaded = reloaded.clone();
+        customs_service::tables::reload_on_sighup(
+            SERVICE,
+            config.code_tables_dir.clone(),
+            tables.version().to_owned(),
+            shutdown.clone(),
+            move |tables| reloaded.put(tables),
+        );
+    }
+    let transform = IngestTransform::new(tables, config.parse_limits(), reloaded);
     Ok(stage.run_blocking(transform, shutdown).await?)
 }

@@ -11,11 +11,14 @@ use customs_domain::parse::{ParseLimits, parse_message};
 use customs_domain::{CodeTables, MessageType};
 use customs_kafka::{Output, Record, Transform};
 use customs_proto::v1;
+use customs_service::tables::TableSlot;
 use prost::Message;
 
 /// Parses, validates and encodes one raw message.
 pub struct IngestTransform {
     tables: CodeTables,
+    /// Reloaded tables, taken between two batches.
+    reloaded: TableSlot,
     limits: ParseLimits,
     /// Events by message type in the open transaction.
     pending_events: BTreeMap<&'static str, u64>,
@@ -23,13 +26,14 @@ pub struct IngestTransform {
 
 impl IngestTransform {
     /// A transform over the given code tables.
-    pub fn new(tables: CodeTables, limits: ParseLimits) -> Self {
+    pub fn new(tables: CodeTables, limits: ParseLimits, reloaded: TableSlot) -> Self {
         // Every message type's series exists from the start, at 0.
         for message_type in MessageType::ALL {
             let _registered = metrics::counter!("customs_ingest_events_total", "message_type" => message_type.as_str());
         }
         IngestTransform {
             tables,
+            reloaded,
             limits,
             pending_events: BTreeMap::new(),
         }
@@ -37,6 +41,14 @@ impl IngestTransform {
 }
 
 impl Transform for IngestTransform {
+    fn prepare(&mut self, _partitions: &[(String, i32)]) -> bool {
+        // Between two batches: a whole batch is parsed with one table set.
+        if let Some(tables) = self.reloaded.take() {
+            self.tables = tables;
+        }
+        true
+    }
+
     fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) {
         match parse_message(record.payload, &self.tables, self.limits) {
             Ok(events) => {
@@ -115,8 +127,12 @@ mod tests {
             ingested_at_ms: 0,
         };
         let mut outputs = Vec::new();
-        IngestTransform::new(CodeTables::embedded(), ParseLimits::default())
-            .transform(&record, &mut outputs);
+        IngestTransform::new(
+            CodeTables::embedded(),
+            ParseLimits::default(),
+            TableSlot::default(),
+        )
+        .transform(&record, &mut outputs);
         outputs
     }
 

@@ -55,6 +55,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
         .map_err(Error::CodeTables)?;
     customs_telemetry::code_tables_info(SERVICE, tables.version());
+    let reloaded = customs_service::tables::TableSlot::default();
+    {
+        let reloaded = reloaded.clone();
+        customs_service::tables::reload_on_sighup(
+            SERVICE,
+            config.code_tables_dir.clone(),
+            tables.version().to_owned(),
+            shutdown.clone(),
+            move |tables| reloaded.put(tables),
+        );
+    }
     if !customs_kafka::admin::await_reachable(&config.kafka, &shutdown).await {
         return Ok(());
     }
@@ -80,7 +91,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     };
     tracing::info!(topic = %broadcast.topic, partitions = broadcast.partitions, "summary results go to every classified partition");
     Ok(stage
-        .run_blocking(NormalizeTransform::new(tables, broadcast), shutdown)
+        .run_blocking(
+            NormalizeTransform::new(tables, broadcast, reloaded),
+            shutdown,
+        )
         .await?)
 }
 

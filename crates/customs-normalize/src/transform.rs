@@ -15,6 +15,7 @@ use customs_domain::{
 };
 use customs_kafka::{Output, Record, Transform};
 use customs_proto::v1;
+use customs_service::tables::TableSlot;
 use prost::Message;
 
 use crate::tally::NormalizeTally;
@@ -31,15 +32,18 @@ pub struct SummaryBroadcast {
 /// Decodes, classifies, values and re-encodes one event.
 pub struct NormalizeTransform {
     tables: CodeTables,
+    /// Reloaded tables, taken between two batches.
+    reloaded: TableSlot,
     tally: NormalizeTally,
     broadcast: SummaryBroadcast,
 }
 
 impl NormalizeTransform {
     /// A transform over the given code tables.
-    pub fn new(tables: CodeTables, broadcast: SummaryBroadcast) -> Self {
+    pub fn new(tables: CodeTables, broadcast: SummaryBroadcast, reloaded: TableSlot) -> Self {
         NormalizeTransform {
             tables,
+            reloaded,
             tally: NormalizeTally::new(),
             broadcast,
         }
@@ -67,6 +71,14 @@ impl NormalizeTransform {
 }
 
 impl Transform for NormalizeTransform {
+    fn prepare(&mut self, _partitions: &[(String, i32)]) -> bool {
+        // Between two batches: a whole batch is classified with one set.
+        if let Some(tables) = self.reloaded.take() {
+            self.tables = tables;
+        }
+        true
+    }
+
     fn transform(&mut self, record: &Record<'_>, outputs: &mut Vec<Output>) {
         let decoded = v1::Event::decode(record.payload)
             .map_err(|err| format!("not a customs.v1.Event: {err}"))
@@ -157,7 +169,8 @@ mod tests {
             topic: "classified".to_owned(),
             partitions: 3,
         };
-        NormalizeTransform::new(CodeTables::embedded(), broadcast).transform(&record, &mut outputs);
+        NormalizeTransform::new(CodeTables::embedded(), broadcast, TableSlot::default())
+            .transform(&record, &mut outputs);
         outputs
     }
 
@@ -223,6 +236,65 @@ mod tests {
             classified.valuation.total_cny,
             "1134".parse().unwrap_or_default(),
             "537 + 597 CNY"
+        );
+    }
+
+    #[test]
+    fn reloaded_tables_are_taken_between_batches() {
+        // A table set without supervision mode 1210 (the fixture's).
+        let dir = std::env::temp_dir().join(format!("customs-normalize-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let modes = include_str!("../../customs-domain/data/supervision_modes.csv");
+        let without: String = modes
+            .lines()
+            .filter(|line| !line.starts_with("1210,"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(dir.join("supervision_modes.csv"), without)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reloaded = CodeTables::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_dir_all(&dir).ok();
+
+        let slot = TableSlot::default();
+        let broadcast = SummaryBroadcast {
+            topic: "classified".to_owned(),
+            partitions: 3,
+        };
+        let mut transform =
+            NormalizeTransform::new(CodeTables::embedded(), broadcast, slot.clone());
+        let payload = &events(include_str!(
+            "../../customs-domain/fixtures/ceb621_import_inventory.xml"
+        ))[0];
+        let record = Record {
+            topic: "events",
+            partition: 0,
+            offset: 7,
+            key: None,
+            payload,
+            timestamp_ms: None,
+            ingested_at_ms: 0,
+        };
+        let mut outputs = Vec::new();
+        slot.put(reloaded);
+        // Inside a batch the tables in use stay.
+        transform.transform(&record, &mut outputs);
+        assert!(
+            matches!(outputs.as_slice(), [Output::Publish { .. }]),
+            "{outputs:?}"
+        );
+        // The next batch uses the reloaded set.
+        assert!(transform.prepare(&[]));
+        outputs.clear();
+        transform.transform(&record, &mut outputs);
+        assert!(
+            matches!(
+                outputs.as_slice(),
+                [Output::DeadLetter {
+                    reason: customs_domain::RejectReason::UnknownSupervisionMode,
+                    ..
+                }]
+            ),
+            "{outputs:?}"
         );
     }
 

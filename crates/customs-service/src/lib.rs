@@ -1,9 +1,11 @@
 //! What every service binary needs at start, so the `main.rs` files stay tiny:
 //! layered config loading ([`config`]), the config-error exit code, a
 //! [`CancellationToken`] cancelled by SIGINT or SIGTERM ([`shutdown_on_signal`]),
-//! and [`run_service`], which strings them together.
+//! [`run_service`], which strings them together, and code tables reloaded on
+//! SIGHUP ([`tables`]).
 
 pub mod config;
+pub mod tables;
 
 use std::process::ExitCode;
 

@@ -112,7 +112,7 @@ fn period(
             group_by,
             filters,
         };
-        query::run(view.panes(), &query, &state.tables)
+        query::run(view.panes(), &query, &state.tables())
     };
     let by_category = run(vec![Dimension::Category, Dimension::Direction], Vec::new())?;
     let mut total = Measures::default();

@@ -274,7 +274,7 @@ pub(crate) fn freshness(state: &Shared, watermark: Option<i64>, version: u64) ->
         restoring_partitions: progress.restoring(),
         changelog_offsets: progress.positions.clone().into_iter().collect(),
         watermark_lag_seconds: watermark.map(|w| now_s - w * 60).unwrap_or_default(),
-        code_tables_version: state.tables.version().to_owned(),
+        code_tables_version: state.tables().version().to_owned(),
     }
 }
 

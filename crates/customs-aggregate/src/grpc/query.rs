@@ -22,6 +22,7 @@ use crate::state::Shared;
 pub fn answer(state: &Shared, plan: &Plan) -> Result<v1::QueryResponse, ApiError> {
     let view = state.read();
     let version = state.progress().version;
+    let tables = state.tables();
     let watermark = view.watermarks().global();
     let share_of = plan.order_by.unwrap_or(Measure::ValueCny);
     let mut response = v1::QueryResponse {
@@ -35,7 +36,7 @@ pub fn answer(state: &Shared, plan: &Plan) -> Result<v1::QueryResponse, ApiError
         filters: plan
             .filters
             .iter()
-            .map(|filter| filter.resolved(&state.tables))
+            .map(|filter| filter.resolved(&tables))
             .collect(),
     };
     if let Some(range) = plan.window.resolve(watermark) {
@@ -45,7 +46,7 @@ pub fn answer(state: &Shared, plan: &Plan) -> Result<v1::QueryResponse, ApiError
         let misaligned = |err: Misaligned| ApiError::misaligned("window", &err);
         let query = Query { range, ..query };
         let (groups, total) =
-            query::run_with_total(view.panes(), &query, &state.tables).map_err(misaligned)?;
+            query::run_with_total(view.panes(), &query, &tables).map_err(misaligned)?;
         let share_total = share_of.of(&total);
         response.num_groups = groups.len() as u64;
         response.truncated = groups.len() > plan.limit;

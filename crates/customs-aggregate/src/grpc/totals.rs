@@ -50,7 +50,7 @@ pub fn answer(
             group_by,
             filters: Vec::new(),
         };
-        customs_domain::stats::query::run(view.panes(), &query, &state.tables)
+        customs_domain::stats::query::run(view.panes(), &query, &state.tables())
             .map_err(|err| ApiError::Internal(err.to_string()))
     };
     let rows = run(vec![Dimension::Category, Dimension::Direction])?;
