@@ -93,7 +93,7 @@ pub async fn run_with_listener(
     // before anything waits for Kafka.
     let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
         .map_err(Error::CodeTables)?;
-    customs_telemetry::code_tables_info(SERVICE, tables.version());
+    customs_telemetry::code_tables_info(SERVICE, None, tables.version());
     if !customs_kafka::admin::await_reachable(&config.kafka, &shutdown).await {
         return Ok(());
     }

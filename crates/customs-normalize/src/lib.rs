@@ -54,18 +54,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     // before anything waits for Kafka.
     let tables = CodeTables::load_or_embedded(config.code_tables_dir.as_deref())
         .map_err(Error::CodeTables)?;
-    customs_telemetry::code_tables_info(SERVICE, tables.version());
-    let reloaded = customs_service::tables::TableSlot::default();
-    {
-        let reloaded = reloaded.clone();
-        customs_service::tables::reload_on_sighup(
-            SERVICE,
-            config.code_tables_dir.clone(),
-            tables.version().to_owned(),
-            shutdown.clone(),
-            move |tables| reloaded.put(tables),
-        );
-    }
+    customs_telemetry::code_tables_info(SERVICE, None, tables.version());
+    let reloaded = customs_service::tables::reloading_slot(
+        SERVICE,
+        config.code_tables_dir.clone(),
+        tables.version(),
+        &shutdown,
+    );
     if !customs_kafka::admin::await_reachable(&config.kafka, &shutdown).await {
         return Ok(());
     }

@@ -154,8 +154,8 @@ mod tests {
 
     use super::*;
 
-    fn run(payload: &[u8]) -> Vec<Output> {
-        let record = Record {
+    fn record(payload: &[u8]) -> Record<'_> {
+        Record {
             topic: "events",
             partition: 0,
             offset: 7,
@@ -163,13 +163,20 @@ mod tests {
             payload,
             timestamp_ms: None,
             ingested_at_ms: 0,
-        };
-        let mut outputs = Vec::new();
-        let broadcast = SummaryBroadcast {
+        }
+    }
+
+    fn broadcast() -> SummaryBroadcast {
+        SummaryBroadcast {
             topic: "classified".to_owned(),
             partitions: 3,
-        };
-        NormalizeTransform::new(CodeTables::embedded(), broadcast, TableSlot::default())
+        }
+    }
+
+    fn run(payload: &[u8]) -> Vec<Output> {
+        let record = record(payload);
+        let mut outputs = Vec::new();
+        NormalizeTransform::new(CodeTables::embedded(), broadcast(), TableSlot::default())
             .transform(&record, &mut outputs);
         outputs
     }
@@ -256,24 +263,12 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
 
         let slot = TableSlot::default();
-        let broadcast = SummaryBroadcast {
-            topic: "classified".to_owned(),
-            partitions: 3,
-        };
         let mut transform =
-            NormalizeTransform::new(CodeTables::embedded(), broadcast, slot.clone());
+            NormalizeTransform::new(CodeTables::embedded(), broadcast(), slot.clone());
         let payload = &events(include_str!(
             "../../customs-domain/fixtures/ceb621_import_inventory.xml"
         ))[0];
-        let record = Record {
-            topic: "events",
-            partition: 0,
-            offset: 7,
-            key: None,
-            payload,
-            timestamp_ms: None,
-            ingested_at_ms: 0,
-        };
+        let record = record(payload);
         let mut outputs = Vec::new();
         slot.put(reloaded);
         // Inside a batch the tables in use stay.

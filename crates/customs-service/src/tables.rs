@@ -30,6 +30,28 @@ impl TableSlot {
     }
 }
 
+/// A [`TableSlot`] that SIGHUP reloads of `dir` fill until `shutdown`
+/// ([`reload_on_sighup`]), for a transform that takes them between batches.
+pub fn reloading_slot(
+    service: &'static str,
+    dir: Option<PathBuf>,
+    version: &str,
+    shutdown: &CancellationToken,
+) -> TableSlot {
+    let slot = TableSlot::default();
+    let filled = slot.clone();
+    reload_on_sighup(
+        service,
+        dir,
+        version.to_owned(),
+        shutdown.clone(),
+        move |tables| {
+            filled.put(tables);
+        },
+    );
+    slot
+}
+
 /// Until `shutdown`: on every SIGHUP, loads the tables of `dir` again and
 /// passes a set whose version differs from the one in use to `apply`.
 /// `version` is the version in use at start. Without a directory there is
@@ -71,10 +93,8 @@ pub fn reload_on_sighup(
                 }
                 Ok(Ok(tables)) => {
                     counter(service, "applied").increment(1);
-                    info(service, &in_use).set(0.0);
+                    customs_telemetry::code_tables_info(service, Some(&in_use), tables.version());
                     in_use = tables.version().to_owned();
-                    info(service, &in_use).set(1.0);
-                    tracing::info!(version = %in_use, "SIGHUP: code tables reloaded");
                     apply(tables);
                 }
                 Ok(Err(error)) => {
@@ -94,13 +114,6 @@ fn counter(service: &str, outcome: &'static str) -> metrics::Counter {
     metrics::counter!(
         format!("customs_{service}_code_table_reloads_total"),
         "outcome" => outcome,
-    )
-}
-
-fn info(service: &str, version: &str) -> metrics::Gauge {
-    metrics::gauge!(
-        format!("customs_{service}_code_tables_info"),
-        "version" => version.to_owned(),
     )
 }
 

@@ -129,17 +129,22 @@ pub fn build_info(service: &str) {
     .set(1.0);
 }
 
-/// Sets `customs_<service>_code_tables_info{version}` to 1 and logs it:
-/// which code tables the service resolves codes with (the version
-/// `customs_domain::CodeTables::version` gives; the aggregate's answers
-/// carry the same in their freshness).
-pub fn code_tables_info(service: &str, version: &str) {
-    metrics::gauge!(
-        format!("customs_{service}_code_tables_info"),
-        "version" => version.to_owned(),
-    )
-    .set(1.0);
-    tracing::info!(version, "code tables loaded");
+/// Sets `customs_<service>_code_tables_info{version}` to 1 (and that of
+/// the set it `replaced`, if any, to 0) and logs it: which code tables the
+/// service resolves codes with (the version `customs_domain::CodeTables::version`
+/// gives; the aggregate's answers carry the same in their freshness).
+pub fn code_tables_info(service: &str, replaced: Option<&str>, version: &str) {
+    let info = |version: &str| {
+        metrics::gauge!(
+            format!("customs_{service}_code_tables_info"),
+            "version" => version.to_owned(),
+        )
+    };
+    if let Some(replaced) = replaced {
+        info(replaced).set(0.0);
+    }
+    info(version).set(1.0);
+    tracing::info!(version, replaced, "code tables in use");
 }
 
 /// The metrics contract, `docs/metrics.md`: its table is the one place a
