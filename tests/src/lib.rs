@@ -123,6 +123,52 @@ pub async fn create_topics(
 pub type StatsClient =
     customs_proto::v1::stats_service_client::StatsServiceClient<tonic::transport::Channel>;
 
+/// A stats API client of the server at `url`, asked again every 200 ms
+/// until it answers or `timeout` passes; `alive` is checked between two
+/// attempts (e.g. that no service process exited).
+pub async fn connect_stats(
+    url: &str,
+    timeout: std::time::Duration,
+    mut alive: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<StatsClient> {
+    let started = std::time::Instant::now();
+    loop {
+        match StatsClient::connect(url.to_owned()).await {
+            Ok(client) => return Ok(client),
+            Err(err) if started.elapsed() > timeout => bail!("no gRPC on {url}: {err}"),
+            Err(_) => {
+                alive()?;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// The version `Freshness.code_tables_version` documents, computed by the
+/// tests themselves: FNV-1a 64 over each code-table file's name, a zero
+/// byte, its bytes and a zero byte, in file-name order, over the files of
+/// `crates/customs-domain/data/`, those in `dir` replacing theirs.
+pub fn code_tables_version(dir: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let data = processes::repo().join("crates/customs-domain/data");
+    let mut names: Vec<String> = std::fs::read_dir(&data)?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        // The receipt channel table is read by its own module, not (yet)
+        // part of the code-table set a directory may replace.
+        .filter(|name| name.ends_with(".csv") && name != "dec_channels.csv")
+        .collect();
+    names.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in names {
+        let replaced = dir.map(|dir| dir.join(&name)).filter(|path| path.exists());
+        let bytes = std::fs::read(replaced.unwrap_or_else(|| data.join(&name)))?;
+        for byte in name.bytes().chain([0]).chain(bytes).chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Ok(format!("{hash:016x}"))
+}
+
 /// Polls `GetTotals` until the served table equals `expected`, then holds
 /// still for a few seconds and checks it again (nothing may be counted twice
 /// later). `alive` is checked on every round (e.g. that no service exited).

@@ -12,12 +12,12 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use customs_domain::CodeTables;
 use customs_domain::generator::Generator;
 use customs_e2e::feed::{generate, produce, with_every_case};
 use customs_e2e::processes::{Children, free_port, repo, start_all_deployed};
-use customs_e2e::{await_exact_totals, broker, raw_producer, unique_topics};
+use customs_e2e::{await_exact_totals, broker, connect_stats, raw_producer, unique_topics};
 use customs_proto::v1;
 use customs_proto::v1::stats_service_client::StatsServiceClient;
 
@@ -60,7 +60,8 @@ async fn the_pipeline_rides_out_a_broker_restart_exactly_once() -> anyhow::Resul
     produce(&raw_producer(&bootstrap)?, &topics.raw, before).await?;
 
     // Mid-flow: something is counted, and a backlog is still on its way.
-    let mut client = connect(&mut services, grpc_port).await?;
+    let url = format!("http://127.0.0.1:{grpc_port}");
+    let mut client = connect_stats(&url, TIMEOUT, || services.ensure_running()).await?;
     let started = Instant::now();
     while total_declarations(&mut client).await? == 0 {
         services.ensure_running()?;
@@ -116,23 +117,6 @@ fn project_broker_pid(bootstrap: &str) -> anyhow::Result<Option<u32>> {
         .and_then(|digits| digits.parse().ok())
         .with_context(|| format!("no pid in {status:?}"))?;
     Ok(Some(pid))
-}
-
-async fn connect(
-    services: &mut Children,
-    port: u16,
-) -> anyhow::Result<StatsServiceClient<tonic::transport::Channel>> {
-    let started = Instant::now();
-    loop {
-        match StatsServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-            Ok(client) => return Ok(client),
-            Err(err) if started.elapsed() > TIMEOUT => bail!("no gRPC: {err}"),
-            Err(_) => {
-                services.ensure_running()?;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
 }
 
 async fn total_declarations(

@@ -3,7 +3,6 @@
 //! freshness) and normalize reports it, without a restart; a table that
 //! does not load leaves the tables in use and is counted.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,9 +10,8 @@ use anyhow::{Context, bail, ensure};
 use customs_e2e::processes::{
     Children, deployed_env, free_port, metric_sum, repo, scrape_metrics, service_command, setting,
 };
-use customs_e2e::{broker, create_topics, unique_topics};
+use customs_e2e::{StatsClient, broker, connect_stats, create_topics, unique_topics};
 use customs_proto::v1;
-use customs_proto::v1::stats_service_client::StatsServiceClient;
 
 const TEST: &str = "reload";
 
@@ -47,9 +45,11 @@ async fn sighup_reloads_the_code_tables_and_a_bad_table_changes_nothing() -> any
     }
     let (_, normalize_metrics, _) = ports[0];
     let (_, aggregate_metrics, grpc) = ports[1];
-    let mut client = connect(grpc).await?;
+    let url = format!("http://127.0.0.1:{grpc}");
+    let mut client =
+        connect_stats(&url, Duration::from_secs(60), || children.ensure_running()).await?;
 
-    let before = version_of(&data, &dir)?;
+    let before = customs_e2e::code_tables_version(Some(&dir))?;
     ensure!(served_version(&mut client).await? == before);
 
     // One more group row: a new table set.
@@ -57,7 +57,7 @@ async fn sighup_reloads_the_code_tables_and_a_bad_table_changes_nothing() -> any
         dir.join("country_groups.csv"),
         format!("{groups}test_group,USA,test\n"),
     )?;
-    let after = version_of(&data, &dir)?;
+    let after = customs_e2e::code_tables_version(Some(&dir))?;
     ensure!(after != before, "the test's own version did not change");
     hangup(&mut children)?;
     let started = Instant::now();
@@ -128,49 +128,7 @@ fn hangup(children: &mut Children) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The version the documentation gives, computed here: FNV-1a 64 over
-/// each table file's name, a zero byte, its bytes and a zero byte, in
-/// file-name order; files of `dir` replace those of `data`.
-fn version_of(data: &Path, dir: &Path) -> anyhow::Result<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data)?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        // The receipt channel table is not part of the replaceable set.
-        .filter(|name| name.ends_with(".csv") && name != "dec_channels.csv")
-        .collect();
-    names.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for name in names {
-        let replaced = dir.join(&name);
-        let path = if replaced.exists() {
-            replaced
-        } else {
-            data.join(&name)
-        };
-        let bytes = std::fs::read(path)?;
-        for byte in name.bytes().chain([0]).chain(bytes).chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    Ok(format!("{hash:016x}"))
-}
-
-async fn connect(port: u16) -> anyhow::Result<StatsServiceClient<tonic::transport::Channel>> {
-    let started = Instant::now();
-    loop {
-        match StatsServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-            Ok(client) => return Ok(client),
-            Err(_) if started.elapsed() < Duration::from_secs(60) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(err) => bail!("no gRPC on {port}: {err}"),
-        }
-    }
-}
-
-async fn served_version(
-    client: &mut StatsServiceClient<tonic::transport::Channel>,
-) -> anyhow::Result<String> {
+async fn served_version(client: &mut StatsClient) -> anyhow::Result<String> {
     let answer = client
         .get_totals(v1::GetTotalsRequest::default())
         .await?

@@ -23,7 +23,7 @@ use customs_e2e::processes::{
     Children, Instance, free_port, metric_sum, scrape_metrics, service_command, service_env,
     setting,
 };
-use customs_e2e::{StatsClient, await_exact_totals, broker, raw_producer, unique_topics};
+use customs_e2e::{await_exact_totals, broker, connect_stats, raw_producer, unique_topics};
 
 const PARTITIONS: i32 = 4;
 const MESSAGES_PER_STEP: usize = 1_500;
@@ -109,7 +109,8 @@ async fn adding_aggregate_instances_splits_the_entries_and_keeps_every_answer_ex
         produce(&producer, &topics.raw, &messages).await?;
         let expected = generator.summary().counted;
         for aggregate in &aggregates {
-            let mut client = connect(&mut children, aggregate.grpc).await?;
+            let url = format!("http://127.0.0.1:{}", aggregate.grpc);
+            let mut client = connect_stats(&url, TIMEOUT, || children.ensure_running()).await?;
             await_exact_totals(&mut client, &expected, TIMEOUT, || {
                 children.ensure_running()
             })
@@ -194,19 +195,5 @@ async fn await_split(
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-async fn connect(children: &mut Children, port: u16) -> anyhow::Result<StatsClient> {
-    let started = Instant::now();
-    loop {
-        match StatsClient::connect(format!("http://127.0.0.1:{port}")).await {
-            Ok(client) => return Ok(client),
-            Err(err) => {
-                ensure!(started.elapsed() < TIMEOUT, "no gRPC on {port}: {err}");
-                children.ensure_running()?;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
     }
 }

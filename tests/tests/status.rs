@@ -73,7 +73,7 @@ async fn status_reports_a_serving_aggregate_and_its_freshness() -> anyhow::Resul
     // The in-process pipeline runs on the embedded tables: the version is
     // that of the data files, by the documented formula, computed here.
     ensure!(
-        status["code_tables_version"] == embedded_tables_version()?,
+        status["code_tables_version"] == customs_e2e::code_tables_version(None)?,
         "{status}"
     );
 
@@ -88,27 +88,4 @@ async fn status_reports_a_serving_aggregate_and_its_freshness() -> anyhow::Resul
         "the error does not name {nobody}: {said}"
     );
     pipeline.stop().await.context("stopping the pipeline")
-}
-
-/// FNV-1a 64 over each code-table file's name, a zero byte, its bytes and a
-/// zero byte, in file-name order (the formula of `Freshness.code_tables_version`),
-/// over the files in `crates/customs-domain/data/`.
-fn embedded_tables_version() -> anyhow::Result<String> {
-    let dir = customs_e2e::processes::repo().join("crates/customs-domain/data");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        // The receipt channel table is read by its own module, not (yet)
-        // part of the code-table set a directory may replace.
-        .filter(|name| name.ends_with(".csv") && name != "dec_channels.csv")
-        .collect();
-    names.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for name in names {
-        let bytes = std::fs::read(dir.join(&name))?;
-        for byte in name.bytes().chain([0]).chain(bytes).chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    Ok(format!("{hash:016x}"))
 }

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
 use customs_e2e::take_over::OpenTransaction;
-use customs_e2e::{broker, service_kafka, unique_topics};
+use customs_e2e::{StatsClient, broker, connect_stats, service_kafka, unique_topics};
+use customs_kafka::{KafkaConfig, TopicsConfig};
 use customs_proto::v1;
-use customs_proto::v1::stats_service_client::StatsServiceClient;
 
 const ID: &str = "TAKEOVER-OPEN-TXN";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,12 +30,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyhow::Result<()> {
     let bootstrap = broker()?;
-    let topics = unique_topics("takeover");
-    let mut kafka = service_kafka(&bootstrap, "takeover", "aggregate");
-    kafka.topic_partitions = 1;
-    customs_kafka::admin::ensure_compacted_topics(&kafka, &[&topics.changelog, &topics.stats])
-        .await?;
-    customs_kafka::admin::ensure_topics(&kafka, &[&topics.classified]).await?;
+    let (topics, kafka) = topics(&bootstrap, "takeover", 1).await?;
 
     // The previous owner's last transaction: written, not yet committed.
     let open = OpenTransaction::begin(
@@ -46,22 +41,7 @@ async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyho
         ID,
     )?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    // Stops the service on every way out, so a failure is reported, not hung.
-    let _stop = shutdown.clone().drop_guard();
-    let config = customs_aggregate::Config {
-        kafka,
-        topics: topics.clone(),
-        ..Default::default()
-    };
-    let service = tokio::spawn(customs_aggregate::run_with_listener(
-        config,
-        listener,
-        shutdown.clone(),
-    ));
-    let mut client = connect(&addr.to_string()).await?;
+    let (aggregate, mut client) = Aggregate::start(kafka, &topics).await?;
     // Long enough for the assignment and a restore of one record.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before = status(&mut client, ID).await?;
@@ -85,9 +65,7 @@ async fn a_take_over_waits_for_the_previous_owners_transaction_to_end() -> anyho
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    shutdown.cancel();
-    service.await??;
-    Ok(())
+    aggregate.stop().await
 }
 
 /// A partition whose changelog end an open transaction holds (an owner
@@ -99,12 +77,7 @@ async fn a_partition_held_by_a_transaction_does_not_hold_back_the_others() -> an
     const HELD: &str = "TAKEOVER-HELD-P0";
     const FREE: &str = "TAKEOVER-FREE-P1";
     let bootstrap = broker()?;
-    let topics = unique_topics("takeover-held");
-    let mut kafka = service_kafka(&bootstrap, "takeover-held", "aggregate");
-    kafka.topic_partitions = 2;
-    customs_kafka::admin::ensure_compacted_topics(&kafka, &[&topics.changelog, &topics.stats])
-        .await?;
-    customs_kafka::admin::ensure_topics(&kafka, &[&topics.classified]).await?;
+    let (topics, kafka) = topics(&bootstrap, "takeover-held", 2).await?;
     let previous = format!("{}-previous-owner", kafka.group_id);
     OpenTransaction::begin(
         &bootstrap,
@@ -116,21 +89,7 @@ async fn a_partition_held_by_a_transaction_does_not_hold_back_the_others() -> an
     .commit()?;
     let open = OpenTransaction::begin(&bootstrap, &previous, &topics.changelog, 0, HELD)?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let _stop = shutdown.clone().drop_guard();
-    let config = customs_aggregate::Config {
-        kafka,
-        topics: topics.clone(),
-        ..Default::default()
-    };
-    let service = tokio::spawn(customs_aggregate::run_with_listener(
-        config,
-        listener,
-        shutdown.clone(),
-    ));
-    let mut client = connect(&addr.to_string()).await?;
+    let (aggregate, mut client) = Aggregate::start(kafka, &topics).await?;
     let started = Instant::now();
     loop {
         let free = status(&mut client, FREE).await?;
@@ -156,29 +115,69 @@ async fn a_partition_held_by_a_transaction_does_not_hold_back_the_others() -> an
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    shutdown.cancel();
-    service.await??;
-    Ok(())
+    aggregate.stop().await
 }
 
-async fn connect(addr: &str) -> anyhow::Result<StatsServiceClient<tonic::transport::Channel>> {
-    let started = Instant::now();
-    loop {
-        match StatsServiceClient::connect(format!("http://{addr}")).await {
-            Ok(client) => return Ok(client),
-            Err(_) if started.elapsed() < TIMEOUT => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(err) => bail!("no gRPC on {addr}: {err}"),
-        }
+/// Fresh topics of `partitions` partitions for `test`, and the Kafka
+/// settings of an aggregate on them.
+async fn topics(
+    bootstrap: &str,
+    test: &str,
+    partitions: i32,
+) -> anyhow::Result<(TopicsConfig, KafkaConfig)> {
+    let topics = unique_topics(test);
+    let mut kafka = service_kafka(bootstrap, test, "aggregate");
+    kafka.topic_partitions = partitions;
+    customs_kafka::admin::ensure_compacted_topics(&kafka, &[&topics.changelog, &topics.stats])
+        .await?;
+    customs_kafka::admin::ensure_topics(&kafka, &[&topics.classified]).await?;
+    Ok((topics, kafka))
+}
+
+/// An aggregate running in this process, stopped on every way out of the
+/// test (so a failure is reported, not hung).
+struct Aggregate {
+    shutdown: tokio_util::sync::DropGuard,
+    service: tokio::task::JoinHandle<Result<(), customs_aggregate::Error>>,
+}
+
+impl Aggregate {
+    /// Starts one on `topics` and connects a client to its API.
+    async fn start(
+        kafka: KafkaConfig,
+        topics: &TopicsConfig,
+    ) -> anyhow::Result<(Self, StatsClient)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let config = customs_aggregate::Config {
+            kafka,
+            topics: topics.clone(),
+            ..Default::default()
+        };
+        let service = tokio::spawn(customs_aggregate::run_with_listener(
+            config,
+            listener,
+            shutdown.clone(),
+        ));
+        let aggregate = Aggregate {
+            shutdown: shutdown.drop_guard(),
+            service,
+        };
+        let client = connect_stats(&format!("http://{addr}"), TIMEOUT, || Ok(())).await?;
+        Ok((aggregate, client))
+    }
+
+    /// Stops it; fails when it failed.
+    async fn stop(self) -> anyhow::Result<()> {
+        drop(self.shutdown);
+        self.service.await??;
+        Ok(())
     }
 }
 
 /// What `Explain` says of entry `id`: its status, or the error's code.
-async fn status(
-    client: &mut StatsServiceClient<tonic::transport::Channel>,
-    id: &str,
-) -> anyhow::Result<String> {
+async fn status(client: &mut StatsClient, id: &str) -> anyhow::Result<String> {
     match client
         .explain(v1::ExplainRequest { id: id.to_owned() })
         .await
